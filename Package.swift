@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+// Tycho: a Lua 5.4 workbench for preference-optimization research.
+// Floors (see ../shared/docs/architecture.md): C system libraries -> TychoTensor -> TychoLua -> tycho.
+import PackageDescription
+
+// The numeric core is compiled optimised even in debug builds: its kernels are the product's speed, and
+// `swift test` (a debug build) must stay within its time budget. `-O` keeps every safety check.
+let optimisedCore: [SwiftSetting] = [.unsafeFlags(["-O"])]
+
+let package = Package(
+    name: "Tycho",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "tycho", targets: ["tycho"]),
+        .library(name: "TychoTensor", targets: ["TychoTensor"]),
+        .library(name: "TychoLua", targets: ["TychoLua"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLua", pkgConfig: "lua5.4",
+                       providers: [.apt(["liblua5.4-dev"])]),
+        .systemLibrary(name: "CReadline", pkgConfig: "readline",
+                       providers: [.apt(["libreadline-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "CLuaShim", dependencies: ["CLua", "CReadline"],
+                cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "TychoTensor", dependencies: ["COpenBLAS"],
+                swiftSettings: optimisedCore),
+        .target(name: "TychoLua", dependencies: ["CLua", "CLuaShim", "TychoTensor"]),
+        .executableTarget(name: "tycho", dependencies: [
+            "TychoLua", "TychoTensor", "CLua", "CLuaShim", "CReadline",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "TychoTensorTests", dependencies: ["TychoTensor"]),
+        .testTarget(name: "TychoLuaTests", dependencies: ["TychoLua", "TychoTensor"]),
+        .testTarget(name: "TychoCLITests", dependencies: ["tycho"]),
+    ],
+    swiftLanguageModes: [.v5]
+)
