@@ -139,3 +139,14 @@ public final class LuaState {
     /// Runs a full collection (tests and the REPL's `collectgarbage` use Lua's own).
     public func collectGarbage() { _ = tycho_gc_collect(lua.L) }
 }
+
+extension LuaState {
+    /// The global `name` when it is a string.
+    public func globalString(_ name: String) -> String? {
+        lua.pushGlobals()
+        _ = lua.rawGet(-1, field: name)
+        let s = lua.string(-1)
+        lua.pop(2)
+        return s
+    }
+}
