@@ -17,6 +17,17 @@ public enum LuaParamKind: String {
     case sizes = "sizes"
     /// Any number of further values; always the last parameter.
     case rest = "..."
+
+    /// The kind as it reads in an error message: `must be <phrase>, got string`.
+    var phrase: String {
+        switch self {
+        case .integer: return "an integer"
+        case .any: return "a value"
+        case .sizes: return "sizes"
+        case .rest: return "values"
+        default: return "a \(rawValue)"
+        }
+    }
 }
 
 public struct LuaParam {
@@ -85,7 +96,7 @@ public final class LuaFunction {
             if p.kind == .rest || p.kind == .sizes { break }
             if a.isNil(idx) {
                 if p.optional { continue }
-                throw a.argumentError(idx, "\(p.kind.rawValue) expected, got \(a.typeName(idx))")
+                throw a.typeError(idx, p.kind.phrase)
             }
             let ok: Bool
             switch p.kind {
@@ -99,7 +110,10 @@ public final class LuaFunction {
             case .tensorOrNumber: ok = a.lua.number(Int32(idx)) != nil || a.tensorOrNil(idx) != nil
             case .any, .sizes, .rest: ok = true
             }
-            if !ok { throw a.argumentError(idx, "\(p.kind.rawValue) expected, got \(a.typeName(idx))") }
+            if !ok {
+                if p.kind == .tensor { _ = try a.tensor(idx) }  // names a collected tensor as such
+                throw a.typeError(idx, p.kind.phrase)
+            }
         }
         if !name.hasPrefix("__"), let last = params.last, last.kind != .rest && last.kind != .sizes, n > params.count {
             throw LuaBindingError("expected at most \(params.count) argument\(params.count == 1 ? "" : "s"), got \(n)")

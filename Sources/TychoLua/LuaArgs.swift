@@ -83,7 +83,8 @@ public struct LuaArgs {
 
     public func integer(_ idx: Int) throws -> Int {
         guard let n = lua.number(Int32(idx)) else { throw typeError(idx, "an integer") }
-        guard n == n.rounded(), Swift.abs(n) < 9.0e15 else { throw argumentError(idx, "an integer, got \(LuaArgs.formatNumber(n))") }
+        guard n == n.rounded() else { throw argumentError(idx, "an integer, got \(LuaArgs.formatNumber(n))") }
+        guard Swift.abs(n) < 9.0e15 else { throw argumentError(idx, "an integer below 2^53 in magnitude, got \(LuaArgs.formatNumber(n))") }
         return Int(n)
     }
 

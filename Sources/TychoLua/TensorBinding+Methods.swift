@@ -81,7 +81,7 @@ extension TensorBinding {
         method("numel", doc: "The number of elements.") { a, t in a.push(t.count) },
         method("item", doc: "The value of a one-element tensor, as a number.") { a, t in a.push(try t.item()) },
         method("totable", doc: "The values as nested Lua tables (a number for a 0-dim tensor).") { a, t in
-            pushTable(a, t); return 1
+            try pushTable(a, t); return 1
         },
         method("is_contiguous", doc: "True when the elements are laid out densely in row-major order.") { a, t in a.push(t.isContiguous) },
         // MARK: views

@@ -21,6 +21,8 @@ enum TensorBinding {
         if let n = lua.number(idx) { return ([], [Float(n)]) }
         if let t = lua.object(idx, metatable: metatable, as: Tensor.self) { return (t.shape, t.toArray()) }
         guard lua.type(idx) == LUA_TTABLE else { throw a.typeError(1, "a table of numbers") }
+        // A C function is only promised LUA_MINSTACK (20) slots; the walks below hold one per nesting level.
+        guard lua.ensureStack(40) else { throw LuaBindingError("Lua stack overflow") }
         var shape: [Int] = []
         var values: [Float] = []
         // Discover the shape by following first elements.
@@ -60,8 +62,12 @@ enum TensorBinding {
         return (shape, values)
     }
 
-    static func pushTable(_ a: LuaArgs, _ t: Tensor) {
+    static func pushTable(_ a: LuaArgs, _ t: Tensor) throws {
         let lua = a.lua
+        // One table per dimension is on the stack at once; a C function is only promised 20 slots.
+        guard lua.ensureStack(Int32(clamping: t.rank + 8)) else {
+            throw LuaBindingError("cannot build nested tables for a tensor with \(t.rank) dimensions")
+        }
         if t.rank == 0 { lua.push(Double(t.storage.pointer[t.offset])); return }
         func build(_ dim: Int, _ off: Int) {
             lua.newTable(arrayCount: Int32(t.shape[dim]))

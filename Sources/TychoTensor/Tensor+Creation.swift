@@ -22,7 +22,9 @@ extension Tensor {
         guard (end - start) / step >= 0 else {
             throw TensorError("arange: step \(step) does not lead from \(start) to \(end)")
         }
-        let n = Int(((end - start) / step).rounded(.up))
+        let steps = ((end - start) / step).rounded(.up)
+        guard steps < 1e15 else { throw TensorError("arange: \(steps) values are too many") }
+        let n = Int(steps)
         let t = try Tensor(uninitializedShape: [n])
         for i in 0..<n { t.basePointer[i] = Float(start + Double(i) * step) }
         return t

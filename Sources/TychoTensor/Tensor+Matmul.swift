@@ -9,6 +9,8 @@ import COpenBLAS
 extension Tensor {
     /// How BLAS can read a matrix view: its transposition flag and leading dimension, or nil if a copy is needed.
     private static func blasLayout(rows: Int, cols: Int, rowStride: Int, colStride: Int) -> (CBLAS_TRANSPOSE, Int)? {
+        // BLAS takes 32-bit leading dimensions; wider views are copied first.
+        guard rowStride < Int(Int32.max), colStride < Int(Int32.max) else { return nil }
         if colStride == 1 || cols <= 1, rowStride >= Swift.max(1, cols) { return (CblasNoTrans, Swift.max(rowStride, 1)) }
         if rowStride == 1 || rows <= 1, colStride >= Swift.max(1, rows) { return (CblasTrans, Swift.max(colStride, 1)) }
         return nil
@@ -54,7 +56,9 @@ extension Tensor {
 
         // A contiguous left operand times a matrix shared by all batches: one sgemm over (batch*M, K).
         if batchB.allSatisfy({ $0 == 1 }) && a.isContiguous && batchA == batch {
-            let bm = try b.reshapeTo2D()
+            var bm = try b.reshapeTo2D()
+            // An expanded (stride 0) or otherwise unusual right operand is copied, as in the general path.
+            if blasLayout(rows: k, cols: n, rowStride: bm.strides[0], colStride: bm.strides[1]) == nil { bm = bm.contiguous() }
             try gemm(a.basePointer, rows: a.count / k, cols: k, rowStride: k, colStride: 1,
                      bm.basePointer, bRows: k, bCols: n, bRowStride: bm.strides[0], bColStride: bm.strides[1],
                      out.basePointer)

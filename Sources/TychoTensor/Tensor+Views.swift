@@ -16,7 +16,8 @@ extension Tensor {
         guard unknown.count <= 1 else { throw TensorError("only one size can be -1") }
         for s in sizes where s < -1 { throw TensorError("invalid size \(s)") }
         if let u = unknown.first {
-            let known = sizes.enumerated().filter { $0.offset != u }.reduce(1) { $0 * $1.element }
+            // Checked: the other sizes come from the user and their product may overflow.
+            let known = try Tensor.checkedCount(sizes.enumerated().filter { $0.offset != u }.map(\.element))
             guard known > 0, count % known == 0 else {
                 throw TensorError("shape \(Tensor.describe(sizes.map { $0 == -1 ? -1 : $0 })) is invalid for \(count) elements")
             }

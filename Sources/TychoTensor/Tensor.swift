@@ -107,15 +107,18 @@ public final class Tensor {
     }
 
     /// The number of elements of `shape`, or an error on negative sizes or overflow.
+    /// The product with empty dimensions counted as 1 is bounded too, so that `contiguousStrides` of any
+    /// accepted shape (even one with no elements, like 0x1e12x1e12) cannot overflow.
     public static func checkedCount(_ shape: [Int]) throws -> Int {
-        var n = 1
+        var n = 1, span = 1
         for s in shape {
             guard s >= 0 else { throw TensorError("negative size \(s) in shape \(describe(shape))") }
-            let (p, o) = n.multipliedReportingOverflow(by: s)
+            let (p, o) = span.multipliedReportingOverflow(by: Swift.max(s, 1))
             guard !o, p <= TensorStorage.maximumBytes / 4 else {
                 throw TensorError("shape \(describe(shape)) is too large")
             }
-            n = p
+            span = p
+            n *= s  // n <= span
         }
         return n
     }
