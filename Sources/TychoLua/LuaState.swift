@@ -24,6 +24,7 @@ public final class LuaState {
         registerType(metatable: TensorBinding.metatable, methods: TensorBinding.methods,
                      metamethods: TensorBinding.metamethods)
         register(TensorBinding.module)
+        register(SysBinding.module)
         register(HelpBinding.module, global: false)
         for f in HelpBinding.module.functions {
             lua.pushGlobals(); lua.push(f); lua.rawSet(-2, field: f.name); lua.pop()
