@@ -111,11 +111,14 @@ public final class LuaFunction {
             case .any, .sizes, .rest: ok = true
             }
             if !ok {
-                if p.kind == .tensor { _ = try a.tensor(idx) }  // names a collected tensor as such
+                if p.kind == .tensor || p.kind == .tensorOrNumber, a.lua.isFinalized(Int32(idx)) {
+                    _ = try a.tensor(idx)  // names a collected tensor as such
+                }
                 throw a.typeError(idx, p.kind.phrase)
             }
         }
-        if !name.hasPrefix("__"), let last = params.last, last.kind != .rest && last.kind != .sizes, n > params.count {
+        let variadic = params.last.map { $0.kind == .rest || $0.kind == .sizes } ?? false
+        if !name.hasPrefix("__"), !variadic, n > params.count {
             throw LuaBindingError("expected at most \(params.count) argument\(params.count == 1 ? "" : "s"), got \(n)")
         }
     }

@@ -21,7 +21,13 @@ extension TensorBinding {
         }
     }
 
-    static let metamethods: [String: LuaFunction] = [
+    /// Metamethods belong to the module, so their errors read `tensor.__add: ...` like every other.
+    static func inModule(_ table: [String: LuaFunction]) -> [String: LuaFunction] {
+        for f in table.values { f.module = "tensor" }
+        return table
+    }
+
+    static let metamethods: [String: LuaFunction] = inModule([
         "__index": LuaFunction("__index", [.required("self", .tensor), .required("key", .any)],
                                doc: "t[i] on the first dimension (a number for 1-D tensors, else a view); t.method.") { a in
             let t = try a.tensor(1)
@@ -64,5 +70,5 @@ extension TensorBinding {
         "__mul": operatorFunction("__mul", "mul"),
         "__div": operatorFunction("__div", "div"),
         "__pow": operatorFunction("__pow", "pow"),
-    ]
+    ])
 }
