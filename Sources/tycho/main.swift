@@ -1,3 +1,9 @@
-import TychoLua
-let s = try LuaState()
-if let e = s.execute(CommandLine.arguments.dropFirst().joined(separator: " ")) { print(e) }
+// main.swift: entry point of the `tycho` executable.
+import Foundation
+
+setvbuf(stdout, nil, _IOLBF, 0)
+let argv = Array(CommandLine.arguments.dropFirst())
+if argv.first == "help" {
+    exit(helpCommand(Array(argv.dropFirst())))
+}
+Tycho.main()
