@@ -24,7 +24,7 @@ extension LuaState {
         var lines = ["Tycho \(LuaState.version): a Lua 5.4 workbench for preference-optimization research.",
                      "Modules (help(name) lists their functions):"]
         for name in modules.keys.sorted() where name != "help" {
-            lines.append("  \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(modules[name]!.doc)")
+            lines.append("  \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(modules[name]?.doc ?? "")")
         }
         lines.append("help(f) shows a function, e.g. help(tensor.zeros) or help(\"tensor.zeros\").")
         return lines.joined(separator: "\n")

@@ -15,9 +15,10 @@ extension TensorBinding {
     }
 
     static func operatorFunction(_ name: String, _ method: String) -> LuaFunction {
-        let target = methods.first { $0.name == method }!  // declared just above: an internal invariant
-        return LuaFunction(name, [.required("a", .tensorOrNumber), .required("b", .tensorOrNumber)], doc: target.doc) { a in
-            try target.body(a)
+        let target = methods.first { $0.name == method }
+        return LuaFunction(name, [.required("a", .tensorOrNumber), .required("b", .tensorOrNumber)], doc: target?.doc ?? method) { a in
+            guard let target else { throw LuaBindingError("no method \(method)") }
+            return try target.body(a)
         }
     }
 

@@ -11,7 +11,8 @@ import TychoTensor
 extension Lua {
     /// Pushes `object` as a new full userdata with the registered metatable `metatable`.
     public func pushObject(_ object: AnyObject, metatable: String) {
-        let block = tycho_newuserdata(L, MemoryLayout<UnsafeMutableRawPointer?>.size)!
+        // Lua's allocator aborts rather than returning NULL, so this cannot fail in practice.
+        guard let block = tycho_newuserdata(L, MemoryLayout<UnsafeMutableRawPointer?>.size) else { pushNil(); return }
         block.storeBytes(of: Unmanaged.passRetained(object).toOpaque(), as: UnsafeMutableRawPointer?.self)
         pushRegistry()
         _ = rawGet(-1, field: metatable)

@@ -42,7 +42,7 @@ final class REPL {
             line = "help(\(LuaStateQuote.quote(String(trimmed.dropFirst(2)).trimmingCharacters(in: .whitespaces))))"
         }
         if trimmed.hasPrefix("local ") {
-            FileHandle.standardError.write("tycho: locals do not survive across lines in interactive mode\n".data(using: .utf8)!)
+            FileHandle.standardError.write(Data("tycho: locals do not survive across lines in interactive mode\n".utf8))
         }
         // Expression first.
         if state.load("return \(line);", chunkName: "=stdin") == nil {
