@@ -1,0 +1,88 @@
+// TensorMatmulTests.swift: matmul shapes, batching and operand layouts (Tensor+Matmul.swift).
+
+import Testing
+import TychoTensor
+
+/// The plain triple loop, in Double, for contiguous (M, K) x (K, N).
+private func reference(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int) -> [Float] {
+    var out = [Float](repeating: 0, count: m * n)
+    for i in 0..<m {
+        for j in 0..<n {
+            var acc = 0.0
+            for p in 0..<k { acc += Double(a[i * k + p]) * Double(b[p * n + j]) }
+            out[i * n + j] = Float(acc)
+        }
+    }
+    return out
+}
+
+@Suite struct TensorMatmulTests {
+    @Test func smallAnalytic() throws {
+        let a = T([2, 2], [1, 2, 3, 4]), b = T([2, 2], [5, 6, 7, 8])
+        expectClose(try a.matmul(b), [2, 2], [19, 22, 43, 50], tol: 0)
+        expectClose(try T([1, 2, 3]).matmul(T([4, 5, 6])), [], [32], tol: 0)
+        expectClose(try T([1, 1]).matmul(a), [2], [4, 6], tol: 0)
+        expectClose(try a.matmul(T([1, 1])), [2], [3, 7], tol: 0)
+        expectClose(try a.matmul(try Tensor.eye(2)), [2, 2], [1, 2, 3, 4], tol: 0)
+    }
+
+    @Test func agreesWithReference() throws {
+        for (m, k, n) in [(1, 1, 1), (3, 4, 5), (17, 33, 9), (64, 64, 64), (1, 100, 1)] {
+            let a = data([m, k], seed: UInt64(m)), b = data([k, n], seed: UInt64(n + 100))
+            expectClose(try a.matmul(b), [m, n], reference(values(a), values(b), m: m, k: k, n: n), tol: 1e-5,
+                        "\(m)x\(k) * \(k)x\(n)")
+        }
+    }
+
+    @Test func batchedWithBroadcasting() throws {
+        let a = data([2, 3, 4], seed: 1), b = data([4, 5], seed: 2)
+        let ab = try a.matmul(b)
+        #expect(ab.shape == [2, 3, 5])
+        for i in 0..<2 {
+            expectClose(try ab.select(0, i), [3, 5], values(try a.select(0, i).matmul(b)), tol: 0, "batch \(i)")
+        }
+        let c = data([1, 3, 4], seed: 3), d = data([2, 4, 5], seed: 4)
+        let cd = try c.matmul(d)
+        #expect(cd.shape == [2, 3, 5])
+        for i in 0..<2 {
+            expectClose(try cd.select(0, i), [3, 5], values(try c.select(0, 0).matmul(d.select(0, i))), tol: 1e-6)
+        }
+        #expect(try data([4], seed: 5).matmul(d).shape == [2, 5])
+        #expect(try d.matmul(data([5], seed: 6)).shape == [2, 4])
+        #expect(try data([3, 1, 2, 4]).matmul(data([2, 4, 6])).shape == [3, 2, 2, 6])
+    }
+
+    @Test func transposedAndStridedOperands() throws {
+        let a = data([4, 3], seed: 7), b = data([5, 4], seed: 8)
+        let at = try a.transpose(0, 1), bt = try b.transpose(0, 1)  // (3, 4), (4, 5): read by BLAS as transposed
+        let want = try at.contiguous().matmul(bt.contiguous())
+        expectClose(try at.matmul(bt), [3, 5], values(want), tol: 1e-6, "both transposed")
+        let narrow = try data([3, 8], seed: 9).narrow(1, start: 2, length: 4)  // row stride 8
+        expectClose(try narrow.matmul(bt), [3, 5], values(try narrow.contiguous().matmul(bt)), tol: 1e-6, "narrowed")
+        let batchT = try data([2, 5, 4], seed: 10).transpose(1, 2)  // (2, 4, 5)
+        expectClose(try data([2, 3, 4], seed: 11).matmul(batchT), [2, 3, 5],
+                    values(try data([2, 3, 4], seed: 11).matmul(batchT.contiguous())), tol: 1e-6, "batched transposed")
+        // Stride-0 operands (expanded) must be copied for BLAS, in both code paths.
+        let col = try T([4, 1], [1, 2, 3, 4]).expand([4, 5])
+        expectClose(try data([3, 4]).matmul(col), [3, 5], values(try data([3, 4]).matmul(col.contiguous())), tol: 1e-6,
+                    "expanded right operand")
+        expectClose(try data([2, 3, 4]).matmul(col), [2, 3, 5], values(try data([2, 3, 4]).matmul(col.contiguous())),
+                    tol: 1e-6, "batched with expanded right operand")
+        let row = try T([1, 4], [1, -1, 2, 0]).expand([3, 4])
+        expectClose(try row.matmul(data([4, 2])), [3, 2], values(try row.contiguous().matmul(data([4, 2]))), tol: 1e-6,
+                    "expanded left operand")
+    }
+
+    @Test func emptyDimensions() throws {
+        expectClose(try Tensor.zeros([3, 0]).matmul(try Tensor.zeros([0, 2])), [3, 2], [0, 0, 0, 0, 0, 0], tol: 0)
+        #expect(try Tensor.zeros([0, 4]).matmul(data([4, 2])).shape == [0, 2])
+        #expect(try data([2, 4]).matmul(try Tensor.zeros([4, 0])).shape == [2, 0])
+    }
+
+    @Test func shapeErrors() {
+        expectTensorError("cannot be multiplied") { try T([2, 3], [1, 2, 3, 4, 5, 6]).matmul(T([2, 3], [1, 2, 3, 4, 5, 6])) }
+        expectTensorError("cannot be multiplied") { try T([1, 2, 3]).matmul(T([1, 2])) }
+        expectTensorError("at least 1 dimension") { try Tensor(scalar: 1).matmul(T([1])) }
+        expectTensorError("batch sizes do not broadcast") { try data([2, 3, 4]).matmul(data([3, 4, 5])) }
+    }
+}
