@@ -11,6 +11,9 @@ public struct PrettyOptions {
     public var depth = 3
     public var items = 40
     public var width = 100
+    /// ANSI colors as trepl uses them: numbers cyan, booleans blue, nested strings green, functions magenta,
+    /// userdata red.
+    public var colors = false
     public init() {}
 }
 
@@ -23,6 +26,22 @@ extension LuaState {
 
     private func describe(_ idx: Int32, level: Int, top: Bool, seen: inout Set<UnsafeRawPointer>,
                           options: PrettyOptions) -> String {
+        let text = plainDescribe(idx, level: level, top: top, seen: &seen, options: options)
+        guard options.colors else { return text }
+        let code: String
+        switch lua.type(idx) {
+        case LUA_TNUMBER: code = "36"
+        case LUA_TBOOLEAN, LUA_TNIL: code = "34"
+        case LUA_TSTRING where !top: code = "32"
+        case LUA_TFUNCTION: code = "35"
+        case LUA_TUSERDATA where lua.object(idx, metatable: TensorBinding.metatable, as: Tensor.self) == nil: code = "31"
+        default: return text
+        }
+        return "\u{1B}[\(code)m\(text)\u{1B}[0m"
+    }
+
+    private func plainDescribe(_ idx: Int32, level: Int, top: Bool, seen: inout Set<UnsafeRawPointer>,
+                               options: PrettyOptions) -> String {
         switch lua.type(idx) {
         case LUA_TNIL, LUA_TNONE: return "nil"
         case LUA_TBOOLEAN: return lua.bool(idx) ? "true" : "false"
@@ -90,10 +109,21 @@ extension LuaState {
         if more > 0 { parts.append("... (\(more) more)") }
         if parts.isEmpty { return "{}" }
         let flat = "{" + parts.joined(separator: ", ") + "}"
-        if flat.count + level * 2 <= options.width && !flat.contains("\n") { return flat }
+        if LuaState.visibleCount(flat) + level * 2 <= options.width && !flat.contains("\n") { return flat }
         let pad = String(repeating: "  ", count: level + 1)
         let inner = parts.map { pad + $0.replacingOccurrences(of: "\n", with: "\n" + pad) }
         return "{\n" + inner.joined(separator: ",\n") + "\n" + String(repeating: "  ", count: level) + "}"
+    }
+
+    /// Length without ANSI escape sequences.
+    static func visibleCount(_ s: String) -> Int {
+        var n = 0, inEscape = false
+        for c in s.unicodeScalars {
+            if inEscape { if c == "m" { inEscape = false }; continue }
+            if c == "\u{1B}" { inEscape = true; continue }
+            n += 1
+        }
+        return n
     }
 
     static func isIdentifier(_ s: String) -> Bool {

@@ -28,10 +28,29 @@ private func completionGenerator(_ text: UnsafePointer<CChar>?, _ state: Int32) 
 }
 
 private func attemptedCompletion(_ text: UnsafePointer<CChar>?, _ start: Int32, _ end: Int32) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
-    rl_attempted_completion_over = 1  // never fall back to file names
+    // Inside an unclosed string literal, complete file names (readline's own completer).
+    if cursorInString() { rl_attempted_completion_over = 0; return nil }
+    rl_attempted_completion_over = 1  // never fall back to file names outside strings
     rl_completion_append_character = 0  // readline resets it before every attempt
     return rl_completion_matches(text, completionGenerator)
 }
+
+/// True when the text before the cursor has an unclosed string literal.
+private func cursorInString() -> Bool {
+    let line = rl_line_buffer.map { String(cString: $0) } ?? ""
+    let before = String(line.utf8.prefix(Int(rl_point))) ?? line
+    var quote: Character? = nil
+    for c in before {
+        if let q = quote { if c == q { quote = nil } } else if c == "\"" || c == "'" { quote = c }
+    }
+    return quote != nil
+}
+
+private let codeBreaks = UnsafeMutablePointer<CChar>(strdup(" \t\n\"\\'><=;+-*/%^~#{}()[],&|"))
+private let pathBreaks = UnsafeMutablePointer<CChar>(strdup(" \t\n\"'"))
+
+/// Word boundaries: Lua punctuation in code, only quotes and blanks inside a string (so paths stay whole).
+private func wordBreaks() -> UnsafeMutablePointer<CChar>? { cursorInString() ? pathBreaks : codeBreaks }
 
 final class LineReader {
     let historyPath: String
@@ -43,7 +62,8 @@ final class LineReader {
             ?? (NSHomeDirectory() as NSString).appendingPathComponent(".tycho_history")
         rl_readline_name = UnsafePointer(strdup("tycho"))
         rl_attempted_completion_function = attemptedCompletion
-        rl_completer_word_break_characters = UnsafePointer(strdup(" \t\n\"\\'><=;+-*/%^~#{}()[],&|"))
+        rl_completer_word_break_characters = UnsafePointer(codeBreaks)
+        rl_completion_word_break_hook = wordBreaks
         rl_completion_append_character = 0
         rl_variable_bind("show-all-if-ambiguous", "on")  // one TAB completes the common prefix and lists
         history_comment_char = CChar(UInt8(ascii: "#"))

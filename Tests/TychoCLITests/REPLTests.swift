@@ -118,6 +118,21 @@ final class TmuxSession {
         try session.line("print('after ' .. 'interrupt')")
         try session.waitFor("after interrupt")
 
+        // trepl's helpers: who(), setprintlevel, `$ cmd` into _LAST, file names completed inside strings.
+        try session.line("deep = {a = {b = {c = {d = 1}}}}")
+        try session.line("who()")
+        try session.waitFor("who() listing deep") { $0.split(separator: "\n").contains { $0.hasPrefix("deep ") && $0.hasSuffix(" table") } }
+        try session.line("setprintlevel(1)")
+        try session.line("deep")
+        try session.waitFor("{a = {...}}")
+        try session.line("$ echo from the shell")
+        try session.line("_LAST:upper()")
+        try session.waitFor("FROM THE SHELL")
+        try session.type("dofile(\"Scripts/dem")
+        try session.key("Tab")
+        try session.waitFor("dofile(\"Scripts/demo.lua")
+        try session.key("C-u")
+
         // help() prints the doc from the binding table.
         try session.line("help(tensor.randint)")
         try session.waitFor("Random integers in [low, high) (high exclusive).")
