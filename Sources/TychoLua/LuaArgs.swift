@@ -16,6 +16,14 @@ public struct LuaArgs {
 
     public var count: Int { Int(lua.top) }
 
+    /// The LuaState this call runs in (set at creation in the state's extra space).
+    public var state: LuaState {
+        guard let s = LuaState.owner(of: lua.L) else {
+            preconditionFailure("a Tycho binding ran in a state not created by LuaState")  // internal invariant
+        }
+        return s
+    }
+
     // MARK: errors
 
     func paramName(_ idx: Int) -> String {

@@ -11,6 +11,10 @@ public final class LuaState {
     public let lua: Lua
     public private(set) var modules: [String: LuaModule] = [:]
     public private(set) var types: [String: [LuaFunction]] = [:]
+    /// This state's random generator (`tensor.manual_seed`, `rand`, `randn`, `randint`): states are
+    /// independent, so tests and kernels in one process never perturb each other's sequences.
+    public var generator = RandomGenerator(seed: LuaState.defaultSeed)
+    public static let defaultSeed: UInt64 = 0x7479_6368_6f
     public static let version = "0.1.0"
 
     private static let setup: Void = { tycho_set_dispatcher(luaDispatcher) }()

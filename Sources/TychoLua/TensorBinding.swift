@@ -140,19 +140,22 @@ enum TensorBinding {
             return a.push(try Tensor.eye(n, m))
         },
         LuaFunction("rand", [.required("size", .sizes)], doc: "Uniform random numbers in [0, 1). Seeded by tensor.manual_seed.") { a in
-            a.push(try Tensor.rand(a.sizes(from: 1)))
+            let shape = try a.sizes(from: 1)
+            return a.push(try Tensor.rand(shape, using: &a.state.generator))
         },
         LuaFunction("randn", [.required("size", .sizes)], doc: "Standard normal random numbers. Seeded by tensor.manual_seed.") { a in
-            a.push(try Tensor.randn(a.sizes(from: 1)))
+            let shape = try a.sizes(from: 1)
+            return a.push(try Tensor.randn(shape, using: &a.state.generator))
         },
         LuaFunction("randint", [.required("low", .integer), .required("high", .integer), .required("size", .sizes)],
                     doc: "Random integers in [low, high) (high exclusive).") { a in
             let low = try a.integer(1), high = try a.integer(2)
             guard high > low else { throw a.argumentError(2, "greater than low (\(low)), got \(high)") }
-            return a.push(try Tensor.randint(low: low, high: high, shape: a.sizes(from: 3)))
+            let shape = try a.sizes(from: 3)
+            return a.push(try Tensor.randint(low: low, high: high, shape: shape, using: &a.state.generator))
         },
         LuaFunction("manual_seed", [.required("seed", .integer)], doc: "Seeds the random generator: the same seed gives the same numbers on every machine.") { a in
-            GlobalRandom.seed(UInt64(bitPattern: Int64(try a.integer(1))))
+            a.state.generator = RandomGenerator(seed: UInt64(bitPattern: Int64(try a.integer(1))))
             return 0
         },
         LuaFunction("set_num_threads", [.required("n", .integer)], doc: "Threads used by OpenBLAS and Tycho's kernels.") { a in

@@ -53,21 +53,32 @@ extension Tensor {
         return t
     }
 
+    /// Uniform in [0, 1), from the process-wide generator.
+    public static func rand(_ shape: [Int]) throws -> Tensor { try rand(shape, using: &GlobalRandom.generator) }
+
+    /// Standard normal, from the process-wide generator.
+    public static func randn(_ shape: [Int]) throws -> Tensor { try randn(shape, using: &GlobalRandom.generator) }
+
+    /// Integers uniform in [low, high), from the process-wide generator.
+    public static func randint(low: Int, high: Int, shape: [Int]) throws -> Tensor {
+        try randint(low: low, high: high, shape: shape, using: &GlobalRandom.generator)
+    }
+
     /// Uniform in [0, 1).
-    public static func rand(_ shape: [Int]) throws -> Tensor {
+    public static func rand(_ shape: [Int], using generator: inout RandomGenerator) throws -> Tensor {
         let t = try Tensor(uninitializedShape: shape)
         let p = t.basePointer
-        for i in 0..<t.count { p[i] = GlobalRandom.generator.nextUniform() }
+        for i in 0..<t.count { p[i] = generator.nextUniform() }
         return t
     }
 
     /// Standard normal.
-    public static func randn(_ shape: [Int]) throws -> Tensor {
+    public static func randn(_ shape: [Int], using generator: inout RandomGenerator) throws -> Tensor {
         let t = try Tensor(uninitializedShape: shape)
         let p = t.basePointer, n = t.count
         var i = 0
         while i < n {
-            let (z0, z1) = GlobalRandom.generator.nextNormalPair()
+            let (z0, z1) = generator.nextNormalPair()
             p[i] = Float(z0)
             if i + 1 < n { p[i + 1] = Float(z1) }
             i += 2
@@ -76,14 +87,14 @@ extension Tensor {
     }
 
     /// Integers uniform in [low, high).
-    public static func randint(low: Int, high: Int, shape: [Int]) throws -> Tensor {
+    public static func randint(low: Int, high: Int, shape: [Int], using generator: inout RandomGenerator) throws -> Tensor {
         guard high > low else { throw TensorError("randint: high (\(high)) must be greater than low (\(low))") }
         guard Swift.abs(low) <= 1 << 24, Swift.abs(high) <= 1 << 24 else {
             throw TensorError("randint: bounds must lie within +-2^24 to be exact in float32")
         }
         let t = try Tensor(uninitializedShape: shape)
         let p = t.basePointer, span = UInt64(high - low)
-        for i in 0..<t.count { p[i] = Float(low + Int(GlobalRandom.generator.nextInt(below: span))) }
+        for i in 0..<t.count { p[i] = Float(low + Int(generator.nextInt(below: span))) }
         return t
     }
 }

@@ -121,7 +121,7 @@ enum LuaHarness {
     }
 }
 
-@Suite(.serialized) struct LuaFileTests {  // serialized: the files share the process-wide random generator
+@Suite struct LuaFileTests {
     @Test(arguments: LuaHarness.files())
     func luaFile(_ name: String) throws {
         let (passed, failed, messages) = try LuaHarness.run(name)
