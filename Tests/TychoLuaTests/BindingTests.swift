@@ -47,6 +47,17 @@ import TychoTensor
         #expect(b.execute("assert(shared == nil)") == nil)
     }
 
+    @Test func randomGeneratorsArePerStateAndSeeded() throws {
+        let a = try LuaState(), b = try LuaState()
+        let draw = "tensor.manual_seed(42); local x = tensor.randn(5):totable(); r = table.concat(x, ',')"
+        #expect(a.execute(draw) == nil)
+        #expect(b.execute("tensor.manual_seed(42); tensor.rand(100)") == nil)  // b is consumed ...
+        #expect(a.execute("tensor.rand(1000)") == nil)                        // ... and so is a
+        #expect(b.execute(draw) == nil)                                         // b reseeds: same draw as a's
+        let ra = try #require(a.globalString("r")), rb = try #require(b.globalString("r"))
+        #expect(ra == rb)
+    }
+
     @Test func prettyPrintsNestedBoundedAndCyclicTables() throws {
         let state = try LuaState()
         #expect(state.load("local t = {1, 'two', k = {deep = {deeper = {deepest = {}}}}}; t.me = t; return t", chunkName: "=t") == nil)
