@@ -31,11 +31,38 @@ struct StridedLayout {
     }
 }
 
+/// The work done on one innermost row by `stridedRows`: offsets and inner strides of up to three operands.
+///
+/// Hot kernels are types conforming to this protocol rather than closures: `stridedRows` is then specialised
+/// for each kernel, including the copy of its loop that runs on worker threads. (A closure reached from a
+/// parallel chunk is an opaque value there: a per-element function inside it costs an indirect call per
+/// element, which made two threads slower than one.)
+protocol RowKernel {
+    func row(_ o0: Int, _ o1: Int, _ o2: Int, _ n: Int, _ s0: Int, _ s1: Int, _ s2: Int)
+}
+
+/// A closure as a row kernel, for loops whose per-row body does its own per-element work.
+struct ClosureRowKernel: RowKernel {
+    let body: (_ o0: Int, _ o1: Int, _ o2: Int, _ n: Int, _ s0: Int, _ s1: Int, _ s2: Int) -> Void
+    @inline(__always)
+    func row(_ o0: Int, _ o1: Int, _ o2: Int, _ n: Int, _ s0: Int, _ s1: Int, _ s2: Int) {
+        body(o0, o1, o2, n, s0, s1, s2)
+    }
+}
+
 /// Runs `row(offsets, n, innerStrides)` over every innermost row of the layout. `offsets` and
 /// `innerStrides` hold one entry per operand (as a fixed triple; unused operands get 0).
 @inline(__always)
 func stridedRows(shape: [Int], strides: [[Int]],
                  _ row: (_ o0: Int, _ o1: Int, _ o2: Int, _ n: Int, _ s0: Int, _ s1: Int, _ s2: Int) -> Void) {
+    withoutActuallyEscaping(row) { row in
+        stridedRows(shape: shape, strides: strides, ClosureRowKernel(body: row))
+    }
+}
+
+/// `stridedRows` with a kernel type: the loop is specialised for `K`, on every thread.
+@inline(__always)
+func stridedRows<K: RowKernel>(shape: [Int], strides: [[Int]], _ kernel: K) {
     var padded = strides
     while padded.count < 3 { padded.append([Int](repeating: 0, count: shape.count)) }
     let layout = StridedLayout(shape: shape, strides: padded)
@@ -47,7 +74,7 @@ func stridedRows(shape: [Int], strides: [[Int]],
     if rank == 1 {
         // One long row: split it.
         Parallel.forRanges(inner) { r in
-            row(r.lowerBound * i0, r.lowerBound * i1, r.lowerBound * i2, r.count, i0, i1, i2)
+            kernel.row(r.lowerBound * i0, r.lowerBound * i1, r.lowerBound * i2, r.count, i0, i1, i2)
         }
         return
     }
@@ -66,7 +93,7 @@ func stridedRows(shape: [Int], strides: [[Int]],
             o0 += idx[d] * st[0][d]; o1 += idx[d] * st[1][d]; o2 += idx[d] * st[2][d]
         }
         for _ in r {
-            row(o0, o1, o2, inner, i0, i1, i2)
+            kernel.row(o0, o1, o2, inner, i0, i1, i2)
             // Advance the outer multi-index like an odometer.
             var d = rank - 2
             while d >= 0 {

@@ -49,57 +49,61 @@ extension Tensor {
 
     // MARK: arithmetic
 
-    public func adding(_ o: Tensor) throws -> Tensor { try zipMap(o) { $0 + $1 } }
-    public func subtracting(_ o: Tensor) throws -> Tensor { try zipMap(o) { $0 - $1 } }
-    public func multiplying(_ o: Tensor) throws -> Tensor { try zipMap(o) { $0 * $1 } }
-    public func dividing(_ o: Tensor) throws -> Tensor { try zipMap(o) { $0 / $1 } }
-    public func adding(_ c: Float) throws -> Tensor { try map { $0 + c } }
-    public func multiplying(_ c: Float) throws -> Tensor { try map { $0 * c } }
+    // Named operations run on the SIMD kernels of ElementwiseKernels.swift; each computes what the comment
+    // beside it says, element by element.
+
+    public func adding(_ o: Tensor) throws -> Tensor { try apply(o, Ops.Add()) }
+    public func subtracting(_ o: Tensor) throws -> Tensor { try apply(o, Ops.Sub()) }
+    public func multiplying(_ o: Tensor) throws -> Tensor { try apply(o, Ops.Mul()) }
+    public func dividing(_ o: Tensor) throws -> Tensor { try apply(o, Ops.Div()) }
+    public func adding(_ c: Float) throws -> Tensor { try apply(Ops.Right(op: Ops.Add(), c: Lanes(repeating: c))) }
+    public func multiplying(_ c: Float) throws -> Tensor { try apply(Ops.Right(op: Ops.Mul(), c: Lanes(repeating: c))) }
     /// `c - self`.
-    public func subtracted(from c: Float) throws -> Tensor { try map { c - $0 } }
+    public func subtracted(from c: Float) throws -> Tensor { try apply(Ops.Left(op: Ops.Sub(), c: Lanes(repeating: c))) }
     /// `c / self`.
-    public func divided(into c: Float) throws -> Tensor { try map { c / $0 } }
-    public func negated() throws -> Tensor { try map { -$0 } }
+    public func divided(into c: Float) throws -> Tensor { try apply(Ops.Left(op: Ops.Div(), c: Lanes(repeating: c))) }
+    public func negated() throws -> Tensor { try apply(Ops.Negate()) }
 
     public func pow(_ e: Float) throws -> Tensor {
-        if e == 2 { return try map { $0 * $0 } }
-        if e == 0.5 { return try map { $0.squareRoot() } }
-        if e == 1 { return try map { $0 } }
-        return try map { Foundation.powf($0, e) }
+        if e == 2 { return try apply(Ops.Square()) }        // x * x
+        if e == 0.5 { return try apply(Ops.Sqrt()) }        // x.squareRoot()
+        if e == 1 { return try apply(Ops.Identity()) }
+        return try apply(Ops.PowScalar(e: e))               // powf(x, e)
     }
-    public func pow(_ e: Tensor) throws -> Tensor { try zipMap(e) { Foundation.powf($0, $1) } }
+    public func pow(_ e: Tensor) throws -> Tensor { try apply(e, Ops.Lanewise2(f: Foundation.powf)) }
     /// `c ^ self`.
-    public func raising(_ c: Float) throws -> Tensor { try map { Foundation.powf(c, $0) } }
-    public func maximum(_ o: Tensor) throws -> Tensor { try zipMap(o) { ($0.isNaN || $0 >= $1) ? $0 : $1 } }
-    public func minimum(_ o: Tensor) throws -> Tensor { try zipMap(o) { ($0.isNaN || $0 <= $1) ? $0 : $1 } }
+    public func raising(_ c: Float) throws -> Tensor { try apply(Ops.RaiseScalar(c: c)) }
+    /// (x.isNaN || x >= y) ? x : y
+    public func maximum(_ o: Tensor) throws -> Tensor { try apply(o, Ops.Maximum()) }
+    /// (x.isNaN || x <= y) ? x : y
+    public func minimum(_ o: Tensor) throws -> Tensor { try apply(o, Ops.Minimum()) }
 
     // MARK: unary functions
 
-    public func exp() throws -> Tensor { try map { Foundation.expf($0) } }
-    public func log() throws -> Tensor { try map { Foundation.logf($0) } }
-    public func sqrt() throws -> Tensor { try map { $0.squareRoot() } }
-    public func abs() throws -> Tensor { try map { Swift.abs($0) } }
-    public func tanh() throws -> Tensor { try map { Foundation.tanhf($0) } }
-    public func sigmoid() throws -> Tensor {
-        try map { x in x >= 0 ? 1 / (1 + Foundation.expf(-x)) : Foundation.expf(x) / (1 + Foundation.expf(x)) }
-    }
-    public func relu() throws -> Tensor { try map { $0 > 0 ? $0 : ($0.isNaN ? $0 : 0) } }
-    /// GELU, exact (erf) or with the tanh approximation GPT-2 uses.
+    // exp and the functions built on it use VectorMath.swift (about 1 ulp for exp, a few for the others);
+    // log and tanh call libm per element.
+
+    public func exp() throws -> Tensor { try apply(Ops.Exp()) }
+    public func log() throws -> Tensor { try apply(Ops.Lanewise(f: Foundation.logf)) }
+    public func sqrt() throws -> Tensor { try apply(Ops.Sqrt()) }
+    public func abs() throws -> Tensor { try apply(Ops.Abs()) }
+    public func tanh() throws -> Tensor { try apply(Ops.Lanewise(f: Foundation.tanhf)) }
+    /// 1 / (1 + e^-x), computed as e^x / (1 + e^x) for negative x.
+    public func sigmoid() throws -> Tensor { try apply(Ops.Sigmoid()) }
+    /// x if x > 0 or NaN, else 0.
+    public func relu() throws -> Tensor { try apply(Ops.Relu()) }
+    /// GELU, exact (x * Phi(x), through erfc) or with the tanh approximation GPT-2 uses.
     public func gelu(approximateTanh: Bool = false) throws -> Tensor {
-        if approximateTanh {
-            let k: Float = 0.7978845608028654  // sqrt(2/pi)
-            return try map { x in 0.5 * x * (1 + Foundation.tanhf(k * (x + 0.044715 * x * x * x))) }
-        }
-        return try map { x in 0.5 * x * (1 + Foundation.erff(x * 0.7071067811865476)) }
+        if approximateTanh { return try apply(Ops.GeluTanh()) }
+        return try apply(Ops.Gelu())
     }
-    public func silu() throws -> Tensor {
-        try map { x in x >= 0 ? x / (1 + Foundation.expf(-x)) : x * Foundation.expf(x) / (1 + Foundation.expf(x)) }
-    }
-    /// Clamps into [low, high]; either bound may be absent.
+    /// x * sigmoid(x).
+    public func silu() throws -> Tensor { try apply(Ops.Silu()) }
+    /// Clamps into [low, high]; either bound may be absent. NaN stays NaN.
     public func clamp(min low: Float?, max high: Float?) throws -> Tensor {
         if let low, let high, low > high { throw TensorError("clamp: min \(low) is greater than max \(high)") }
         let lo = low ?? -.infinity, hi = high ?? .infinity
-        return try map { x in x.isNaN ? x : Swift.min(Swift.max(x, lo), hi) }
+        return try apply(Ops.Clamp(low: Lanes(repeating: lo), high: Lanes(repeating: hi)))
     }
 
     // MARK: comparisons (1 where true, 0 where false)
@@ -119,25 +123,11 @@ extension Tensor {
     }
 
     public func compared(_ c: Comparison, _ other: Tensor) throws -> Tensor {
-        switch c {
-        case .eq: return try zipMap(other) { $0 == $1 ? 1 : 0 }
-        case .ne: return try zipMap(other) { $0 != $1 ? 1 : 0 }
-        case .lt: return try zipMap(other) { $0 < $1 ? 1 : 0 }
-        case .le: return try zipMap(other) { $0 <= $1 ? 1 : 0 }
-        case .gt: return try zipMap(other) { $0 > $1 ? 1 : 0 }
-        case .ge: return try zipMap(other) { $0 >= $1 ? 1 : 0 }
-        }
+        try apply(other, Ops.Compare(c: c))
     }
 
     public func compared(_ c: Comparison, _ v: Float) throws -> Tensor {
-        switch c {
-        case .eq: return try map { $0 == v ? 1 : 0 }
-        case .ne: return try map { $0 != v ? 1 : 0 }
-        case .lt: return try map { $0 < v ? 1 : 0 }
-        case .le: return try map { $0 <= v ? 1 : 0 }
-        case .gt: return try map { $0 > v ? 1 : 0 }
-        case .ge: return try map { $0 >= v ? 1 : 0 }
-        }
+        try apply(Ops.CompareScalar(c: c, v: Lanes(repeating: v)))
     }
 
     /// `a` where `condition` is non-zero, else `b`; all three broadcast together.
