@@ -161,14 +161,34 @@ extension Tensor {
 
     // MARK: logsumexp, softmax, log_softmax
 
+    /// Lane-wise running maximum as `Swift.max(m, x)` folds it: `x >= m ? x : m` (NaN never taken).
+    @inline(__always)
+    static func laneFoldMax(_ m: Lanes, _ v: Lanes) -> Lanes { m.replacing(with: v, where: v .>= m) }
+
+    /// log(sum(exp(x))) of n elements s apart, as m + log(sum(exp(x - m))) with m the maximum (NaN ignored
+    /// when finding it). Lanes hold 8 consecutive elements whatever the stride, so views and copies agree.
     @inline(__always)
     static func vectorLogSumExp(_ p: UnsafePointer<Float>, _ n: Int, _ s: Int) -> Float {
-        var m = -Float.infinity
-        for i in 0..<n { m = Swift.max(m, p[i * s]) }
+        var mv = Lanes(repeating: -.infinity)
+        var i = 0
+        if s == 1 {
+            while i + 8 <= n { mv = laneFoldMax(mv, loadLanes(p + i)); i += 8 }
+        } else {
+            while i + 8 <= n { mv = laneFoldMax(mv, gatherLanes(p + i * s, s)); i += 8 }
+        }
+        if i < n { mv = laneFoldMax(mv, gatherLanes(p + i * s, s, count: n - i, pad: -.infinity)) }
+        let m = laneMax(mv)
         if m == -.infinity || m.isNaN || m == .infinity { return m.isNaN ? .nan : m }
-        var acc: Float = 0
-        for i in 0..<n { acc += Foundation.expf(p[i * s] - m) }
-        return m + Foundation.logf(acc)
+        let mvec = Lanes(repeating: m)
+        var acc = Lanes(repeating: 0)
+        i = 0
+        if s == 1 {
+            while i + 8 <= n { acc += vexp(loadLanes(p + i) - mvec); i += 8 }
+        } else {
+            while i + 8 <= n { acc += vexp(gatherLanes(p + i * s, s) - mvec); i += 8 }
+        }
+        if i < n { acc += vexp(gatherLanes(p + i * s, s, count: n - i, pad: -.infinity) - mvec) }
+        return m + Foundation.logf(laneSum(acc))
     }
 
     public func logSumExp(dim: Int, keepdim: Bool = false) throws -> Tensor {
@@ -181,31 +201,97 @@ extension Tensor {
     }
 
     /// Softmax (or log-softmax) along `dim`; the result has this tensor's shape.
+    /// Rows along the last dimension run in SIMD lanes along the row; along another dimension, 8 neighbouring
+    /// columns run side by side in the lanes. Either way each output depends only on its own row.
     public func softmax(dim: Int, log: Bool = false) throws -> Tensor {
         try checkDim(dim)
         let c = contiguous()
         let (outer, n, inner) = c.split(around: dim)
         let out = try Tensor(uninitializedShape: shape)
-        let src = c.basePointer, dst = out.basePointer
-        Parallel.forRanges(outer * inner, cost: n * 3) { r in
-            for j in r {
-                let o = j / inner, i = j % inner
-                let base = o * n * inner + i
-                let p = src + base, q = dst + base, s = inner
-                var m = -Float.infinity
-                for k in 0..<n { m = Swift.max(m, p[k * s]) }
-                if m == -.infinity { m = 0 }
-                var acc: Float = 0
-                for k in 0..<n { let e = Foundation.expf(p[k * s] - m); q[k * s] = e; acc += e }
-                if log {
-                    let lse = Foundation.logf(acc)
-                    for k in 0..<n { q[k * s] = p[k * s] - m - lse }
-                } else {
-                    let inv = 1 / acc
-                    for k in 0..<n { q[k * s] *= inv }
+        let src = UnsafePointer(c.basePointer), dst = out.basePointer
+        if inner == 1 {
+            Parallel.forRanges(outer, cost: n * 3) { r in
+                for o in r { Tensor.softmaxRow(src + o * n, dst + o * n, n, log: log) }
+            }
+        } else {
+            let blocks = (inner + 7) / 8
+            Parallel.forRanges(outer * blocks, cost: n * 3 * 8) { r in
+                for j in r {
+                    let o = j / blocks, i = (j % blocks) * 8
+                    let base = o * n * inner + i
+                    Tensor.softmaxColumns(src + base, dst + base, n, inner, count: Swift.min(8, inner - i), log: log)
                 }
             }
         }
         return out
+    }
+
+    /// Softmax of one contiguous row of n elements: m = max (0 if all are -inf), e = exp(x - m),
+    /// then e / sum(e), or x - m - log(sum(e)).
+    @inline(__always)
+    static func softmaxRow(_ p: UnsafePointer<Float>, _ q: UnsafeMutablePointer<Float>, _ n: Int, log: Bool) {
+        var mv = Lanes(repeating: -.infinity)
+        var i = 0
+        while i + 8 <= n { mv = laneFoldMax(mv, loadLanes(p + i)); i += 8 }
+        if i < n { mv = laneFoldMax(mv, gatherLanes(p + i, 1, count: n - i, pad: -.infinity)) }
+        var m = laneMax(mv)
+        if m == -.infinity { m = 0 }
+        let mvec = Lanes(repeating: m)
+        var acc = Lanes(repeating: 0)
+        i = 0
+        while i + 8 <= n {
+            let e = vexp(loadLanes(p + i) - mvec)
+            acc += e
+            if !log { storeLanes(e, q + i) }
+            i += 8
+        }
+        if i < n {
+            let e = vexp(gatherLanes(p + i, 1, count: n - i, pad: -.infinity) - mvec)
+            acc += e
+            if !log { scatterLanes(e, q + i, 1, count: n - i) }
+        }
+        let sum = laneSum(acc)
+        i = 0
+        if log {
+            let lse = Lanes(repeating: Foundation.logf(sum))
+            while i + 8 <= n { storeLanes(loadLanes(p + i) - mvec - lse, q + i); i += 8 }
+            if i < n { scatterLanes(gatherLanes(p + i, 1, count: n - i) - mvec - lse, q + i, 1, count: n - i) }
+        } else {
+            let inv = Lanes(repeating: 1 / sum)
+            while i + 8 <= n { storeLanes(loadLanes(q + i) * inv, q + i); i += 8 }
+            if i < n { scatterLanes(gatherLanes(q + i, 1, count: n - i) * inv, q + i, 1, count: n - i) }
+        }
+    }
+
+    /// Softmax along a strided dimension for `count` (<= 8) neighbouring columns at once, one per lane.
+    @inline(__always)
+    static func softmaxColumns(_ p: UnsafePointer<Float>, _ q: UnsafeMutablePointer<Float>, _ n: Int, _ s: Int,
+                               count: Int, log: Bool) {
+        @inline(__always) func load(_ k: Int) -> Lanes {
+            count == 8 ? loadLanes(p + k * s) : gatherLanes(p + k * s, 1, count: count)
+        }
+        @inline(__always) func store(_ v: Lanes, _ k: Int) {
+            if count == 8 { storeLanes(v, q + k * s) } else { scatterLanes(v, q + k * s, 1, count: count) }
+        }
+        var m = Lanes(repeating: -.infinity)
+        for k in 0..<n { m = laneFoldMax(m, load(k)) }
+        m = m.replacing(with: 0, where: m .== -.infinity)
+        var acc = Lanes(repeating: 0)
+        for k in 0..<n {
+            let e = vexp(load(k) - m)
+            acc += e
+            if !log { store(e, k) }
+        }
+        if log {
+            var lse = acc
+            for l in 0..<8 { lse[l] = Foundation.logf(acc[l]) }
+            for k in 0..<n { store(load(k) - m - lse, k) }
+        } else {
+            let inv = Lanes(repeating: 1) / acc
+            for k in 0..<n {
+                let v = count == 8 ? loadLanes(q + k * s) : gatherLanes(q + k * s, 1, count: count)
+                store(v * inv, k)
+            }
+        }
     }
 }
