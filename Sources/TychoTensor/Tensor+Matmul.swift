@@ -95,6 +95,7 @@ extension Tensor {
     private static func gemm(_ a: UnsafeMutablePointer<Float>, rows: Int, cols: Int, rowStride: Int, colStride: Int,
                              _ b: UnsafeMutablePointer<Float>, bRows: Int, bCols: Int, bRowStride: Int, bColStride: Int,
                              _ c: UnsafeMutablePointer<Float>) throws {
+        _ = BLASSetup.configured
         guard let (ta, lda) = blasLayout(rows: rows, cols: cols, rowStride: rowStride, colStride: colStride),
               let (tb, ldb) = blasLayout(rows: bRows, cols: bCols, rowStride: bRowStride, colStride: bColStride),
               rows < Int(Int32.max) else {
