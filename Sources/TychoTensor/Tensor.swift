@@ -31,7 +31,10 @@ public final class TensorStorage {
             throw TensorError("cannot allocate \(count) elements: more than this machine's memory")
         }
         var raw: UnsafeMutableRawPointer?
-        if zeroed {
+        pooled = bytes >= BufferPool.minimumBytes
+        if pooled {
+            raw = BufferPool.allocate(bytes: bytes, zeroed: zeroed)
+        } else if zeroed {
             raw = calloc(bytes, 1)
         } else if posix_memalign(&raw, 64, bytes) != 0 {
             raw = nil
@@ -43,7 +46,12 @@ public final class TensorStorage {
 
     public var byteCount: Int { count * MemoryLayout<Float>.stride }
 
-    deinit { free(pointer) }
+    /// True for buffers from (and returned to) `BufferPool`.
+    private let pooled: Bool
+
+    deinit {
+        if pooled { BufferPool.release(pointer, bytes: count * MemoryLayout<Float>.stride) } else { free(pointer) }
+    }
 }
 
 /// A float32 tensor: a strided view into a `TensorStorage`.
