@@ -39,11 +39,19 @@ public enum Parallel {
         let chunks = min(t * 4, count, work / grain)
         if chunks <= 1 { body(0..<count); return }
         withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let chunk = { (c: Int) in
                 let lo = count * c / chunks
                 let hi = count * (c + 1) / chunks
                 if lo < hi { body(lo..<hi) }
             }
+            #if os(Linux)
+            // Tycho's own workers (WorkerPool.swift); when they are busy with another call, run here.
+            if !WorkerPool.shared.run(chunks: chunks, helpers: t - 1, chunk) {
+                for c in 0..<chunks { chunk(c) }
+            }
+            #else
+            DispatchQueue.concurrentPerform(iterations: chunks, execute: chunk)
+            #endif
         }
     }
 }
