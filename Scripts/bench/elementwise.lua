@@ -1,0 +1,39 @@
+-- elementwise.lua: element-wise kernels, reductions and softmax on 1M..16M floats, 1 vs 2 threads.
+--   tycho run Scripts/bench/elementwise.lua [quick] [threads=1,2]
+-- Reports GB/s (minimum memory traffic: bytes read + written per element, times elements, per second) and
+-- ns per element, medians. elementwise_torch.py measures the same operations in PyTorch.
+
+local dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+local B = dofile(dir .. "/common.lua")
+local opt = B.options(arg)
+
+local M = 1024 -- row length for broadcast add and softmax: [N, M] + [M], softmax over M
+-- {name, bytes per element, function(x, y, row) -> result}
+local ops = {
+  { "add", 12, function(x, y) return x + y end },
+  { "mul", 12, function(x, y) return x * y end },
+  { "exp", 8, function(x) return x:exp() end },
+  { "gelu", 8, function(x) return x:gelu() end },
+  { "sigmoid", 8, function(x) return x:sigmoid() end },
+  { "badd", 8, function(x, _, row) return x + row end },
+  { "sum", 4, function(x) return x:sum() end },
+  { "softmax", 8, function(x) return x:softmax() end },
+}
+local sizes = opt.quick and { 1 << 20, 1 << 24 } or { 1 << 20, 1 << 22, 1 << 24 }
+
+tensor.manual_seed(1)
+for _, th in ipairs(opt.threads) do
+  tensor.set_num_threads(th)
+  for _, n in ipairs(sizes) do
+    local x = tensor.randn(n // M, M)
+    local y = tensor.randn(n // M, M)
+    local row = tensor.randn(M)
+    for _, op in ipairs(ops) do
+      local name, bytes, f = op[1], op[2], op[3]
+      local med, lo, hi = B.time(function() return f(x, y, row) end)
+      B.report({ bench = "elementwise", impl = "tycho", case = name .. "/" .. (n >> 20) .. "M", threads = th },
+        med, lo, hi, function(s) return bytes * n / s / 1e9 end, "GB/s",
+        { ns_per_elem = string.format("%.3f", med / n * 1e9) })
+    end
+  end
+end

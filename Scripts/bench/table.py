@@ -1,0 +1,89 @@
+"""table.py: turns the key=value result lines of the benchmarks into comparison tables (Markdown).
+    python3 Scripts/bench/table.py results.txt
+Lines with the same bench, impl, case and threads (from several rounds) are merged by taking the median.
+"""
+import statistics
+import sys
+from collections import defaultdict
+
+
+def parse(path):
+    rows = defaultdict(list)
+    extra = {}
+    for line in open(path):
+        if not line.startswith("bench="):
+            continue
+        f = dict(kv.split("=", 1) for kv in line.split())
+        key = (f["bench"], f["impl"], f["case"], int(f["threads"]))
+        rows[key].append(float(f["median"]))
+        extra[key] = f
+    return {k: statistics.median(v) for k, v in rows.items()}, extra
+
+
+def fmt(x, digits=1):
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def cases_of(res, bench):
+    seen = []
+    for (b, _, c, _) in res:
+        if b == bench and c not in seen:
+            seen.append(c)
+    return seen
+
+
+def main():
+    res, extra = parse(sys.argv[1])
+    threads = sorted({k[3] for k in res})
+    get = lambda b, i, c, t: res.get((b, i, c, t))  # noqa: E731
+
+    if cases_of(res, "matmul"):
+        core = next((e.get("core") for k, e in extra.items() if k[1] == "openblas" and "core" in e), None)
+        print("### matmul, GFLOP/s (median)" + (f"; OpenBLAS kernels: {core}" if core else ""))
+        print()
+        print("| n | threads | Tycho | OpenBLAS sgemm | OpenBLAS, own core choice | PyTorch | Tycho / OpenBLAS | Tycho / PyTorch |")
+        print("|---|---|---|---|---|---|---|---|")
+        for c in cases_of(res, "matmul"):
+            for t in threads:
+                ty, ob = get("matmul", "tycho", c, t), get("matmul", "openblas", c, t)
+                od, pt = get("matmul", "openblas-default", c, t), get("matmul", "torch", c, t)
+                if ty is None and ob is None and pt is None:
+                    continue
+                r1, r2 = ratio(ty, ob), ratio(ty, pt)
+                print(f"| {c} | {t} | {fmt(ty)} | {fmt(ob)} | {fmt(od)} | {fmt(pt)} | "
+                      f"{'-' if r1 is None else f'{r1:.0%}'} | {'-' if r2 is None else f'{r2:.0%}'} |")
+        print()
+
+    if cases_of(res, "elementwise"):
+        print("### element-wise, GB/s of minimum memory traffic (median; higher is better)")
+        print()
+        hdr = "| op / size |"
+        sep = "|---|"
+        for t in threads:
+            hdr += f" Tycho {t}t | PyTorch {t}t | Tycho/PyTorch {t}t |"
+            sep += "---|---|---|"
+        if len(threads) > 1:
+            hdr += f" Tycho {threads[-1]}t/{threads[0]}t | PyTorch {threads[-1]}t/{threads[0]}t |"
+            sep += "---|---|"
+        print(hdr)
+        print(sep)
+        for c in cases_of(res, "elementwise"):
+            line = f"| {c} |"
+            for t in threads:
+                ty, pt = get("elementwise", "tycho", c, t), get("elementwise", "torch", c, t)
+                r = ratio(ty, pt)
+                line += f" {fmt(ty)} | {fmt(pt)} | {'-' if r is None else f'{r:.2f}'} |"
+            if len(threads) > 1:
+                s1 = ratio(get("elementwise", "tycho", c, threads[-1]), get("elementwise", "tycho", c, threads[0]))
+                s2 = ratio(get("elementwise", "torch", c, threads[-1]), get("elementwise", "torch", c, threads[0]))
+                line += f" {fmt(s1, 2)} | {fmt(s2, 2)} |"
+            print(line)
+        print()
+
+
+if __name__ == "__main__":
+    main()
