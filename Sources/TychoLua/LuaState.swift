@@ -29,6 +29,7 @@ public final class LuaState {
                      metamethods: TensorBinding.metamethods)
         register(TensorBinding.module)
         register(SysBinding.module)
+        TokBinding.register(in: self)
         register(HelpBinding.module, global: false)
         for f in HelpBinding.module.functions {
             lua.pushGlobals(); lua.push(f); lua.rawSet(-2, field: f.name); lua.pop()
