@@ -6,7 +6,8 @@
 //   Llama-3  (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 //            (Qwen2's is the same with \p{N} for \p{N}{1,3}).
 // Any other Split pattern runs through Swift Regex with Unicode-scalar semantics: slower, same results.
-// Not supported (a clear error at load): Split's inverted and merged behaviours, other pre-tokenizer types.
+// `Digits` (SmolLM) isolates runs of \p{N}, or each one. Not supported (a clear error at load): Split's inverted
+// and merged behaviours, other pre-tokenizer types.
 
 /// The character classes the regexes test: \p{L}, \p{N}, \s, and everything else.
 enum ScalarClass: UInt8 {
@@ -30,6 +31,8 @@ public enum SplitPattern {
     case regex(String, Regex<AnyRegexOutput>)
     /// A literal string.
     case literal(String)
+    /// The `Digits` pre-tokenizer: runs of \p{N} (or each one alone when `individual`).
+    case digits(individual: Bool)
 
     public static let gpt2Pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
     public static let llama3Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
@@ -57,6 +60,7 @@ public enum SplitPattern {
         case .llama3(let d): return d == 1 ? SplitPattern.qwen2Pattern : SplitPattern.llama3Pattern
         case .regex(let s, _): return s
         case .literal(let s): return s
+        case .digits(let individual): return individual ? #"\p{N}"# : #"\p{N}+"#
         }
     }
 
@@ -65,6 +69,17 @@ public enum SplitPattern {
         switch self {
         case .gpt2: return Scanner(scalars).all(Scanner.gpt2)
         case .llama3(let d): return Scanner(scalars, maxDigits: d).all(Scanner.llama3)
+        case .digits(let individual):
+            var out: [Range<Int>] = []
+            var i = 0
+            while i < scalars.count {
+                guard ScalarClass(scalars[i]) == .number else { i += 1; continue }
+                var j = i + 1
+                if !individual { while j < scalars.count && ScalarClass(scalars[j]) == .number { j += 1 } }
+                out.append(i..<j)
+                i = j
+            }
+            return out
         case .literal(let lit):
             let l = Array(lit.unicodeScalars)
             guard !l.isEmpty, scalars.count >= l.count else { return [] }

@@ -168,11 +168,13 @@ extension Tokenizer {
                 throw TokenizerError("\(key).invert = true is not supported")
             }
             return [.split(pattern, behavior)]
+        case "Digits":
+            return [.split(.digits(individual: try bool(o["individual_digits"], "\(key).individual_digits", default: false)), .isolated)]
         case "Sequence":
             guard let list = o["pretokenizers"] as? [Any] else { throw TokenizerError("\(key).pretokenizers must be a list") }
             return try list.enumerated().flatMap { k, x in try parsePreTokenizer(x, key: "\(key).pretokenizers[\(k + 1)]") }
         default:
-            throw TokenizerError("\(key) type \(t.debugDescription) is not supported (ByteLevel, Split, Sequence)")
+            throw TokenizerError("\(key) type \(t.debugDescription) is not supported (ByteLevel, Split, Digits, Sequence)")
         }
     }
 
@@ -254,6 +256,8 @@ extension Tokenizer {
             case .byteLevel(let prefix, let useRegex):
                 return .object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(prefix)),
                                 ("trim_offsets", .bool(true)), ("use_regex", .bool(useRegex))])
+            case .split(.digits(let individual), _):
+                return .object([("type", .string("Digits")), ("individual_digits", .bool(individual))])
             case .split(let p, let b):
                 let pattern: JSONValue
                 if case .literal(let s) = p { pattern = .object([("String", .string(s))]) }

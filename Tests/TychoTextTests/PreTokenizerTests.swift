@@ -65,6 +65,24 @@ import Testing
         }
     }
 
+    /// SmolLM's Sequence[Digits, ByteLevel]; expected pieces from `tokenizers` 0.23.3.
+    @Test func digitsPreTokenizer() throws {
+        let text = "abc 12345 x٣½9 7"
+        for (individual, want) in [(true, ["abc", "Ġ", "1", "2", "3", "4", "5", "Ġx", "Ù£", "Â½", "9", "Ġ", "7"]),
+                                   (false, ["abc", "Ġ", "12345", "Ġx", "Ù£Â½9", "Ġ", "7"])] {
+            let json = """
+                {"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                 {"type": "Digits", "individual_digits": \(individual)},
+                 {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}]}}
+                """
+            let t = try Tokenizer.load(json: Data(json.utf8))
+            #expect(preTokenize(text, steps: t.preTokenizer) == want)
+            t.sourceJSON = nil
+            let back = try Tokenizer.load(json: t.jsonData())
+            #expect(preTokenize(text, steps: back.preTokenizer) == want)
+        }
+    }
+
     @Test func byteLevelMap() {
         #expect(ByteLevel.byteToScalar[0x20] == "\u{120}")
         #expect(ByteLevel.byteToScalar[0x0A] == "\u{10A}")
