@@ -72,6 +72,7 @@ public final class BPEModel {
         if let hit = cache[word] { lock.unlock(); return hit }
         lock.unlock()
         let ids = merge(word)
+        guard word.utf8.count <= 256 else { return ids }  // long runs (base64, repeated characters) are not cached
         lock.lock()
         if cache.count >= BPEModel.cacheLimit { cache.removeAll(keepingCapacity: true) }
         cache[word] = ids
@@ -102,10 +103,18 @@ public final class BPEModel {
 
     func merge(_ word: String) -> [Int] {
         if ignoreMerges, let id = vocab[word] { return [id] }
-        var sym = symbols(word)
+        let sym = symbols(word)
         guard sym.count > 1, !mergeTable.isEmpty else { return sym }
-        // Repeatedly merge the lowest-ranked adjacent pair (leftmost among equals). Pre-tokens are short, so
-        // a linear scan per merge is cheaper than a heap.
+        return sym.count <= BPEModel.scanLimit ? mergeByScan(sym) : mergeByHeap(sym)
+    }
+
+    /// Up to this many symbols a linear scan per merge beats a heap; beyond, the scan's O(n^2) would let one
+    /// long pre-token (a base64 blob, a run of one character) stall encoding.
+    static let scanLimit = 48
+
+    /// Repeatedly merges the lowest-ranked adjacent pair, leftmost among equals.
+    func mergeByScan(_ symbols: [Int]) -> [Int] {
+        var sym = symbols
         while sym.count > 1 {
             var best = Int.max, at = -1, newId = 0
             for i in 0..<(sym.count - 1) {
@@ -118,5 +127,76 @@ public final class BPEModel {
             sym.remove(at: at + 1)
         }
         return sym
+    }
+
+    /// The same merges in O(n log n): symbols in a linked list, candidate pairs in a min-heap ordered by
+    /// (rank, position), stale entries skipped when popped (as `tokenizers`' merge_word does).
+    func mergeByHeap(_ symbols: [Int]) -> [Int] {
+        var id = symbols
+        let n = id.count
+        var next = Array(1...n), prev = Array(-1..<(n - 1)), alive = [Bool](repeating: true, count: n)
+        next[n - 1] = -1
+        var heap = MergeHeap()
+        func consider(_ i: Int) {
+            guard i >= 0, next[i] >= 0, let m = mergeTable[BPEModel.key(id[i], id[next[i]])] else { return }
+            heap.push(MergeHeap.Entry(rank: m.rank, pos: i, left: id[i], right: id[next[i]]))
+        }
+        for i in 0..<(n - 1) { consider(i) }
+        while let e = heap.pop() {
+            let i = e.pos
+            guard alive[i], next[i] >= 0, id[i] == e.left, id[next[i]] == e.right,
+                  let m = mergeTable[BPEModel.key(e.left, e.right)] else { continue }
+            let j = next[i]
+            id[i] = m.id
+            alive[j] = false
+            next[i] = next[j]
+            if next[j] >= 0 { prev[next[j]] = i }
+            consider(prev[i])
+            consider(i)
+        }
+        var out: [Int] = []
+        var i = 0
+        while i >= 0 { out.append(id[i]); i = next[i] }
+        return out
+    }
+}
+
+/// A binary min-heap of candidate merges ordered by (rank, position).
+struct MergeHeap {
+    struct Entry {
+        let rank: Int, pos: Int, left: Int, right: Int
+        func before(_ o: Entry) -> Bool { rank != o.rank ? rank < o.rank : pos < o.pos }
+    }
+
+    private var a: [Entry] = []
+
+    mutating func push(_ e: Entry) {
+        a.append(e)
+        var i = a.count - 1
+        while i > 0 {
+            let p = (i - 1) / 2
+            guard a[i].before(a[p]) else { break }
+            a.swapAt(i, p)
+            i = p
+        }
+    }
+
+    mutating func pop() -> Entry? {
+        guard let top = a.first else { return nil }
+        let last = a.removeLast()
+        if !a.isEmpty {
+            a[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < a.count && a[l].before(a[m]) { m = l }
+                if r < a.count && a[r].before(a[m]) { m = r }
+                if m == i { break }
+                a.swapAt(i, m)
+                i = m
+            }
+        }
+        return top
     }
 }

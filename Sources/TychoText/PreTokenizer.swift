@@ -14,6 +14,14 @@ enum ScalarClass: UInt8 {
     case letter, number, space, other
 
     init(_ s: Unicode.Scalar) {
+        if s.value < 128 { self = ScalarClass.ascii[Int(s.value)]; return }
+        self.init(slow: s)
+    }
+
+    /// The classes of the 128 ASCII scalars, looked up instead of computed.
+    static let ascii: [ScalarClass] = (0..<128).map { ScalarClass(slow: Unicode.Scalar(UInt8($0))) }
+
+    init(slow s: Unicode.Scalar) {
         switch s.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: self = .letter
         case .decimalNumber, .letterNumber, .otherNumber: self = .number
@@ -118,7 +126,7 @@ struct Scanner {
 
     init(_ scalars: [Unicode.Scalar], maxDigits: Int = 3) {
         c = scalars
-        k = scalars.map(ScalarClass.init)
+        k = scalars.map { ScalarClass($0) }
         self.maxDigits = maxDigits
     }
 

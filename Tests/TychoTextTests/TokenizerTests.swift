@@ -87,3 +87,36 @@ import Testing
         #expect(try t.decode([0xE4, 0xBD]) == "\u{FFFD}")
     }
 }
+
+@Suite struct BPEMergeTests {
+    /// The heap merge (long pre-tokens) and the scan merge (short ones) give the same ids.
+    @Test(arguments: Fixtures.names)
+    func heapAgreesWithScan(_ name: String) throws {
+        let t = try Fixtures.tokenizer(name)
+        var g = PreTokenizerTests.SplitMix(state: 7)
+        let words = Fixtures.cases.flatMap { preTokenize($0.text, steps: t.preTokenizer) }
+        for w in words {
+            let s = t.model.symbols(w)
+            guard s.count > 1 else { continue }
+            #expect(t.model.mergeByHeap(s) == t.model.mergeByScan(s), "\(w)")
+        }
+        let alphabet = Array("abcdeéthe ing的😀12".unicodeScalars).map { String($0) }
+        for _ in 0..<200 {
+            let w = ByteLevel.encode((0..<Int.random(in: 2...80, using: &g)).map { _ in alphabet.randomElement(using: &g) ?? "a" }.joined().utf8)
+            let s = t.model.symbols(w)
+            #expect(t.model.mergeByHeap(s) == t.model.mergeByScan(s), "\(w)")
+        }
+    }
+
+    /// One very long pre-token (no spaces) encodes in well under a second and round trips.
+    @Test func longPreTokens() throws {
+        let t = try Fixtures.tokenizer("gpt2")
+        for text in [String(repeating: "x", count: 100_000), String(repeating: "ab", count: 50_000),
+                     String(repeating: "的", count: 30_000)] {
+            let start = Date()
+            let ids = t.encode(text)
+            #expect(Date().timeIntervalSince(start) < 2)
+            #expect(try t.decode(ids) == text)
+        }
+    }
+}
