@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "tycho", targets: ["tycho"]),
         .library(name: "TychoTensor", targets: ["TychoTensor"]),
+        .library(name: "TychoNN", targets: ["TychoNN"]),
         .library(name: "TychoLua", targets: ["TychoLua"]),
     ],
     dependencies: [
@@ -30,13 +31,15 @@ let package = Package(
         .target(name: "TychoTensor", dependencies: ["COpenBLAS"],
                 swiftSettings: optimisedCore),
         .target(name: "TychoText", swiftSettings: optimisedCore),
-        .target(name: "TychoLua", dependencies: ["CLua", "CLuaShim", "TychoTensor", "TychoText"]),
+        .target(name: "TychoNN", dependencies: ["TychoTensor"], swiftSettings: optimisedCore),
+        .target(name: "TychoLua", dependencies: ["CLua", "CLuaShim", "TychoTensor", "TychoText", "TychoNN"]),
         .executableTarget(name: "tycho", dependencies: [
             "TychoLua", "TychoTensor", "CLua", "CLuaShim", "CReadline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TychoTensorTests", dependencies: ["TychoTensor"]),
         .testTarget(name: "TychoTextTests", dependencies: ["TychoText"]),
+        .testTarget(name: "TychoNNTests", dependencies: ["TychoNN", "TychoTensor"]),
         .testTarget(name: "TychoLuaTests", dependencies: ["TychoLua", "TychoTensor"]),
         .testTarget(name: "TychoCLITests", dependencies: ["tycho"]),
     ],
