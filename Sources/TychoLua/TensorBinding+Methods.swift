@@ -225,6 +225,6 @@ extension TensorBinding {
         let names = Set(creation.map(\.name))
         return LuaModule(name: "tensor",
                          doc: "Float32 n-dimensional tensors on OpenBLAS. Indices and dimensions are 1-based.",
-                         functions: creation + methods.filter { !names.contains($0.name) })
+                         functions: creation + io + methods.filter { !names.contains($0.name) })
     }()
 }
