@@ -30,10 +30,14 @@ public enum ByteLevel {
 
     /// The byte-level spelling of `bytes` (each byte one character).
     public static func encode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
-        var s = String.UnicodeScalarView()
-        for b in bytes { s.append(byteToScalar[Int(b)]) }
-        return String(s)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.underestimatedCount * 2)
+        for b in bytes { out += byteToUTF8[Int(b)] }
+        return String(decoding: out, as: UTF8.self)
     }
+
+    /// The UTF-8 bytes of each byte's character (1 or 2 bytes).
+    static let byteToUTF8: [[UInt8]] = byteToScalar.map { Array(String($0).utf8) }
 
     /// The bytes of a byte-level spelled token, or nil when it holds a character outside the map (then
     /// Hugging Face's ByteLevel decoder uses the token's own UTF-8 bytes).

@@ -235,10 +235,14 @@ extension PreTokenizerStep {
     static func split(_ text: String, _ pattern: SplitPattern, _ behavior: SplitBehavior) -> [String] {
         let scalars = Array(text.unicodeScalars)
         let ms = pattern.matches(in: scalars)
+        // Pieces are cut from the UTF-8 bytes (a copy, no re-encoding): offsets[i] is where scalar i starts.
+        let bytes = Array(text.utf8)
+        var offsets = [Int](repeating: 0, count: scalars.count + 1)
+        for (i, sc) in scalars.enumerated() { offsets[i + 1] = offsets[i] + UTF8.width(sc) }
         var out: [String] = []
         func emit(_ r: Range<Int>) {
             guard !r.isEmpty else { return }
-            var v = String.UnicodeScalarView(); v.append(contentsOf: scalars[r]); out.append(String(v))
+            out.append(String(decoding: bytes[offsets[r.lowerBound]..<offsets[r.upperBound]], as: UTF8.self))
         }
         var at = 0
         for m in ms {
