@@ -205,7 +205,11 @@ enum TokBinding {
 
     // MARK: module
 
+    /// Pushes a tokenizer, telling Lua's collector roughly what its tables hold (about 100 bytes per token
+    /// and merge), so a loop that loads tokenizers collects the old ones.
     static func push(_ a: LuaArgs, _ t: Tokenizer) -> Int {
+        let kb = (t.model.vocab.count + t.model.merges.count) / 10
+        if kb > 0 { _ = tycho_gc_step(a.lua.L, Int32(clamping: kb)) }
         a.lua.pushObject(t, metatable: metatable)
         return 1
     }
