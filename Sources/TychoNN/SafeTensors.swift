@@ -330,7 +330,7 @@ public enum SafeTensors {
         try AtomicFile.write(to: path) { sink in
             try sink.write(header)
             for (_, t) in sorted {
-                let c = t.contiguous()
+                let c = try t.contiguous()
                 try sink.write(UnsafeRawBufferPointer(start: c.basePointer, count: c.count * MemoryLayout<Float>.size))
             }
         }

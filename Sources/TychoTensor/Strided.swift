@@ -13,8 +13,7 @@ struct StridedLayout {
         var sh: [Int] = []
         var st: [[Int]] = Array(repeating: [], count: strides.count)
         for d in 0..<shape.count where shape[d] != 1 {
-            if let last = sh.last, strides.indices.allSatisfy({ strides[$0][d] * shape[d] == st[$0].last! }) {
-                _ = last
+            if !sh.isEmpty, strides.indices.allSatisfy({ strides[$0][d] * shape[d] == st[$0][st[$0].count - 1] }) {
                 sh[sh.count - 1] *= shape[d]
                 for k in strides.indices { st[k][st[k].count - 1] = strides[k][d] }
             } else {
@@ -129,7 +128,7 @@ extension Tensor {
             throw TensorError("cannot copy a tensor of size \(Tensor.describe(source.shape)) into size \(Tensor.describe(shape))")
         }
         // Copy through a temporary when the two share storage, so overlapping views read old values.
-        let src = source.storage === storage ? source.clone() : source
+        let src = source.storage === storage ? try source.clone() : source
         copyElements(from: src)
     }
 

@@ -61,7 +61,7 @@ extension Tensor {
             throw TensorError("index size \(Tensor.describe(index.shape)) exceeds input size \(Tensor.describe(shape)) in dimension \(d + 1)")
         }
         let out = try Tensor(uninitializedShape: index.shape)
-        let idx = index.contiguous()
+        let idx = try index.contiguous()
         let ip = idx.basePointer, op = out.basePointer
         let istr = Tensor.contiguousStrides(index.shape)
         for flat in 0..<out.count {

@@ -24,7 +24,7 @@ extension Tensor {
             guard shape[0] == other.shape[0] else {
                 throw TensorError("shapes \(Tensor.describe(shape)) and \(Tensor.describe(other.shape)) cannot be multiplied")
             }
-            let a = contiguous(), b = other.contiguous()
+            let a = try contiguous(), b = try other.contiguous()
             var acc = 0.0
             for i in 0..<shape[0] { acc += Double(a.basePointer[i]) * Double(b.basePointer[i]) }
             return Tensor(scalar: Float(acc))
@@ -58,7 +58,7 @@ extension Tensor {
         if batchB.allSatisfy({ $0 == 1 }) && a.isContiguous && batchA == batch {
             var bm = try b.reshapeTo2D()
             // An expanded (stride 0) or otherwise unusual right operand is copied, as in the general path.
-            if blasLayout(rows: k, cols: n, rowStride: bm.strides[0], colStride: bm.strides[1]) == nil { bm = bm.contiguous() }
+            if blasLayout(rows: k, cols: n, rowStride: bm.strides[0], colStride: bm.strides[1]) == nil { bm = try bm.contiguous() }
             try gemm(a.basePointer, rows: a.count / k, cols: k, rowStride: k, colStride: 1,
                      bm.basePointer, bRows: k, bCols: n, bRowStride: bm.strides[0], bColStride: bm.strides[1],
                      out.basePointer)
@@ -66,8 +66,8 @@ extension Tensor {
         }
 
         var aa = a, bb = b
-        if blasLayout(rows: m, cols: k, rowStride: a.strides[a.rank - 2], colStride: a.strides[a.rank - 1]) == nil { aa = a.contiguous() }
-        if blasLayout(rows: k, cols: n, rowStride: b.strides[b.rank - 2], colStride: b.strides[b.rank - 1]) == nil { bb = b.contiguous() }
+        if blasLayout(rows: m, cols: k, rowStride: a.strides[a.rank - 2], colStride: a.strides[a.rank - 1]) == nil { aa = try a.contiguous() }
+        if blasLayout(rows: k, cols: n, rowStride: b.strides[b.rank - 2], colStride: b.strides[b.rank - 1]) == nil { bb = try b.contiguous() }
         let ea = try aa.expand(batch + [m, k]), eb = try bb.expand(batch + [k, n])
         let batchCount = batch.reduce(1, *)
         var idx = [Int](repeating: 0, count: batch.count)

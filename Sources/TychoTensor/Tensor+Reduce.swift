@@ -24,7 +24,7 @@ extension Tensor {
     @inline(__always)
     func reduce(dim: Int, keepdim: Bool, _ f: (UnsafePointer<Float>, Int, Int) -> Float) throws -> Tensor {
         try checkDim(dim)
-        let c = contiguous()
+        let c = try contiguous()
         let (outer, n, inner) = c.split(around: dim)
         let out = try Tensor(uninitializedShape: reducedShape(dim, keepdim: keepdim))
         let src = UnsafePointer(c.basePointer), dst = out.basePointer
@@ -40,8 +40,8 @@ extension Tensor {
     /// Full reduction: `chunk(p, n)` over fixed-size chunks, combined in order by `combine`.
     @inline(__always)
     func reduceAll(_ chunk: (UnsafePointer<Float>, Int) -> Double, _ combine: (Double, Double) -> Double,
-                   initial: Double) -> Double {
-        let c = contiguous()
+                   initial: Double) throws -> Double {
+        let c = try contiguous()
         let p = UnsafePointer(c.basePointer), n = c.count
         let size = 1 << 16
         let chunks = (n + size - 1) / size
@@ -83,8 +83,8 @@ extension Tensor {
         return total + ((a0 + a1) + (a2 + a3))
     }
 
-    public func sum() -> Tensor {
-        Tensor(scalar: Float(reduceAll({ Tensor.vectorSum($0, $1, 1) }, +, initial: 0)))
+    public func sum() throws -> Tensor {
+        Tensor(scalar: Float(try reduceAll({ Tensor.vectorSum($0, $1, 1) }, +, initial: 0)))
     }
 
     public func sum(dim: Int, keepdim: Bool = false) throws -> Tensor {
@@ -93,7 +93,7 @@ extension Tensor {
 
     public func mean() throws -> Tensor {
         guard count > 0 else { throw TensorError("mean of an empty tensor") }
-        return Tensor(scalar: Float(reduceAll({ Tensor.vectorSum($0, $1, 1) }, +, initial: 0) / Double(count)))
+        return Tensor(scalar: Float(try reduceAll({ Tensor.vectorSum($0, $1, 1) }, +, initial: 0) / Double(count)))
     }
 
     public func mean(dim: Int, keepdim: Bool = false) throws -> Tensor {
@@ -113,7 +113,7 @@ extension Tensor {
 
     public func variance(unbiased: Bool = true) throws -> Tensor {
         guard count > 0 else { throw TensorError("variance of an empty tensor") }
-        let c = contiguous()
+        let c = try contiguous()
         return Tensor(scalar: Float(Tensor.vectorVariance(c.basePointer, c.count, 1, unbiased: unbiased)))
     }
 
@@ -165,7 +165,7 @@ extension Tensor {
     /// The largest (or smallest) element and its 0-based flat index.
     public func extreme(largest: Bool) throws -> (value: Float, index: Int) {
         guard count > 0 else { throw TensorError("\(largest ? "max" : "min") of an empty tensor") }
-        let c = contiguous()
+        let c = try contiguous()
         let i = Tensor.vectorArgExtreme(c.basePointer, c.count, 1, largest: largest)
         return (c.basePointer[i], i)
     }
@@ -207,7 +207,7 @@ extension Tensor {
     }
 
     public func logSumExp() throws -> Tensor {
-        let c = contiguous()
+        let c = try contiguous()
         return Tensor(scalar: Tensor.vectorLogSumExp(c.basePointer, c.count, 1))
     }
 
@@ -216,7 +216,7 @@ extension Tensor {
     /// columns run side by side in the lanes. Either way each output depends only on its own row.
     public func softmax(dim: Int, log: Bool = false) throws -> Tensor {
         try checkDim(dim)
-        let c = contiguous()
+        let c = try contiguous()
         let (outer, n, inner) = c.split(around: dim)
         let out = try Tensor(uninitializedShape: shape)
         let src = UnsafePointer(c.basePointer), dst = out.basePointer

@@ -155,20 +155,29 @@ public final class Tensor {
 
     /// All elements in row-major order.
     public func toArray() -> [Float] {
-        let c = contiguous()
-        return Array(UnsafeBufferPointer(start: c.basePointer, count: c.count))
+        let n = count
+        return [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
+            if let dst = buffer.baseAddress, n > 0 {
+                let src = basePointer
+                let outStrides = Tensor.contiguousStrides(shape)
+                stridedRows(shape: shape, strides: [outStrides, strides]) { o0, o1, _, len, s0, s1, _ in
+                    for i in 0..<len { dst[o0 + i * s0] = src[o1 + i * s1] }
+                }
+            }
+            initialized = n
+        }
     }
 
     /// This tensor if contiguous, else a contiguous copy.
-    public func contiguous() -> Tensor {
+    /// Throws when the copy cannot be allocated (an expanded view can stand for far more than it stores).
+    public func contiguous() throws -> Tensor {
         if isContiguous { return self }
-        return clone()
+        return try clone()
     }
 
-    /// A contiguous copy with its own storage.
-    public func clone() -> Tensor {
-        // Copying an existing tensor allocates no more than it already holds.
-        let out = try! Tensor(uninitializedShape: shape) // swiftlint:disable:this force_try
+    /// A contiguous copy with its own storage. Throws when the copy cannot be allocated.
+    public func clone() throws -> Tensor {
+        let out = try Tensor(uninitializedShape: shape)
         out.copyElements(from: self)
         return out
     }

@@ -95,7 +95,7 @@ import TychoTensor
         let views = [try x.transpose(0, 2), try x.permute([1, 2, 0]), try x.narrow(2, start: 1, length: 3),
                      try x.select(2, 1), try T([3, 1], [1, 2, 3]).expand([2, 3, 4])]
         for v in views {
-            let c = v.contiguous()
+            let c = try v.contiguous()
             #expect(values(try v.exp()) == values(try c.exp()))
             #expect(values(try v.adding(v)) == values(try c.adding(c)))
             #expect(values(try v.sum(dim: v.rank - 1)) == values(try c.sum(dim: c.rank - 1)))
