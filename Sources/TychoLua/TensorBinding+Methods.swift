@@ -130,8 +130,8 @@ extension TensorBinding {
         method("expand", [.required("size", .sizes)], doc: "A broadcast view to larger sizes (-1 keeps a size).") { a, t in
             a.push(try t.expand(a.sizes(from: 2, allowInfer: true)))
         },
-        method("contiguous", doc: "This tensor if contiguous, else a contiguous copy.") { a, t in a.push(t.contiguous()) },
-        method("clone", doc: "A contiguous copy with its own storage.") { a, t in a.push(t.clone()) },
+        method("contiguous", doc: "This tensor if contiguous, else a contiguous copy.") { a, t in a.push(try t.contiguous()) },
+        method("clone", doc: "A contiguous copy with its own storage.") { a, t in a.push(try t.clone()) },
         method("fill", [.required("value", .number)], doc: "Sets every element to value, in place; returns self.") { a, t in
             t.fill(try a.float(2)); a.lua.pushValue(1); return 1
         },
@@ -186,7 +186,7 @@ extension TensorBinding {
             a.push(try t.maskedFill(a.tensor(2), value: a.float(3)))
         },
         // MARK: reductions
-        reduction("sum", doc: "Sum of all elements (a 0-dim tensor), or along dim.", all: { $0.sum() },
+        reduction("sum", doc: "Sum of all elements (a 0-dim tensor), or along dim.", all: { try $0.sum() },
                   along: { try $0.sum(dim: $1, keepdim: $2) }),
         reduction("mean", doc: "Mean of all elements, or along dim.", all: { try $0.mean() },
                   along: { try $0.mean(dim: $1, keepdim: $2) }),
