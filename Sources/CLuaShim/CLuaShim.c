@@ -42,7 +42,8 @@ static int tycho_trampoline(lua_State *L) {
     void *binding = lua_touserdata(L, lua_upvalueindex(1));
     int n = the_dispatcher(L, binding);
     if (n >= 0) return n;
-    /* The Swift frame has returned: raising is safe now. */
+    /* The Swift frame has returned: raising is safe now. -2: re-raise the error object on top as it is. */
+    if (n == -2) return lua_error(L);
     if (lua_type(L, -1) == LUA_TSTRING) {
         luaL_where(L, 1);
         lua_insert(L, -2);

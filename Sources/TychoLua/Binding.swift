@@ -50,6 +50,12 @@ public struct LuaBindingError: Error {
     public init(_ message: String) { self.message = message }
 }
 
+/// Thrown after a protected call failed with its error object left on top of the stack: the trampoline raises
+/// that object as it is (tables, tracebacks and all) instead of a message.
+public struct LuaPendingError: Error {
+    public init() {}
+}
+
 /// A Swift function callable from Lua.
 public final class LuaFunction {
     public let name: String
@@ -149,6 +155,8 @@ let luaDispatcher: tycho_dispatcher = { L, binding in
     do {
         try f.checkDeclared(args)
         return Int32(try f.body(args))
+    } catch is LuaPendingError {
+        return -2
     } catch let e as LuaBindingError {
         args.lua.push("\(f.qualifiedName): \(e.message)")
     } catch let e as TensorError {

@@ -37,6 +37,11 @@ extension TensorBinding {
                 let s = try t.select(0, z)
                 return s.rank == 0 ? a.push(try s.item()) : a.push(s)
             }
+            if a.lua.type(2) == LUA_TSTRING, a.lua.string(2) == "grad" {
+                if let g = t.grad { return a.push(g) }
+                a.lua.pushNil()
+                return 1
+            }
             // Methods: the metatable's __methods table.
             guard a.lua.getMetatable(1) else { a.lua.pushNil(); return 1 }
             _ = a.lua.rawGet(-1, field: "__methods")
@@ -48,7 +53,8 @@ extension TensorBinding {
                                   doc: "t[i] = v sets the slice at index i of the first dimension to a number or a tensor.") { a in
             let t = try a.tensor(1)
             let z = try firstDimIndex(a, t)
-            let s = try t.select(0, z)
+            try t.checkInPlace("t[i] = v")
+            let s = try GradMode.with(enabled: false) { try t.select(0, z) }
             if let n = a.lua.number(3) { s.fill(Float(n)) } else { try s.copy(from: a.tensor(3)) }
             return 0
         },

@@ -133,9 +133,11 @@ extension TensorBinding {
         method("contiguous", doc: "This tensor if contiguous, else a contiguous copy.") { a, t in a.push(try t.contiguous()) },
         method("clone", doc: "A contiguous copy with its own storage.") { a, t in a.push(try t.clone()) },
         method("fill", [.required("value", .number)], doc: "Sets every element to value, in place; returns self.") { a, t in
+            try t.checkInPlace("fill")
             t.fill(try a.float(2)); a.lua.pushValue(1); return 1
         },
         method("copy", [.required("source", .tensor)], doc: "Copies source (broadcast to self's size) into self, in place; returns self.") { a, t in
+            try t.checkInPlace("copy")
             try t.copy(from: a.tensor(2)); a.lua.pushValue(1); return 1
         },
         // MARK: arithmetic
@@ -149,7 +151,7 @@ extension TensorBinding {
             try binary(a, { try $0.multiplying($1) }, scalarRight: { try $0.multiplying($1) }, scalarLeft: { try $1.multiplying($0) })
         },
         LuaFunction("div", [.required("self", .tensorOrNumber), .required("other", .tensorOrNumber)], method: true, doc: "self / other, element-wise with broadcasting.") { a in
-            try binary(a, { try $0.dividing($1) }, scalarRight: { x, c in try x.map { $0 / c } }, scalarLeft: { try $1.divided(into: $0) })
+            try binary(a, { try $0.dividing($1) }, scalarRight: { try $0.dividing($1) }, scalarLeft: { try $1.divided(into: $0) })
         },
         LuaFunction("pow", [.required("self", .tensorOrNumber), .required("exponent", .tensorOrNumber)], method: true, doc: "self ^ exponent, element-wise with broadcasting.") { a in
             try binary(a, { try $0.pow($1) }, scalarRight: { try $0.pow($1) }, scalarLeft: { try $1.raising($0) })
@@ -219,12 +221,12 @@ extension TensorBinding {
                doc: "The slices at the 1-based positions of a 1-D index along dim.") { a, t in
             a.push(try t.indexSelect(a.dim(2, rank: t.rank), index: a.tensor(3), base: 1))
         },
-    ]
+    ] + autogradMethods
 
     static let module: LuaModule = {
         let names = Set(creation.map(\.name))
         return LuaModule(name: "tensor",
                          doc: "Float32 n-dimensional tensors on OpenBLAS. Indices and dimensions are 1-based.",
-                         functions: creation + io + methods.filter { !names.contains($0.name) })
+                         functions: creation + io + [noGrad, enableGrad, gradEnabled] + methods.filter { !names.contains($0.name) })
     }()
 }

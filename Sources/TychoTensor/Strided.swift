@@ -130,10 +130,12 @@ extension Tensor {
         // Copy through a temporary when the two share storage, so overlapping views read old values.
         let src = source.storage === storage ? try source.clone() : source
         copyElements(from: src)
+        storage.version &+= 1
     }
 
     /// Sets every element of this view to `value`.
     public func fill(_ value: Float) {
+        storage.version &+= 1
         let dst = basePointer
         stridedRows(shape: shape, strides: [strides]) { o0, _, _, n, s0, _, _ in
             if s0 == 1 {

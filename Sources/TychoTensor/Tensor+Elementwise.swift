@@ -52,58 +52,169 @@ extension Tensor {
     // Named operations run on the SIMD kernels of ElementwiseKernels.swift; each computes what the comment
     // beside it says, element by element.
 
-    public func adding(_ o: Tensor) throws -> Tensor { try apply(o, Ops.Add()) }
-    public func subtracting(_ o: Tensor) throws -> Tensor { try apply(o, Ops.Sub()) }
-    public func multiplying(_ o: Tensor) throws -> Tensor { try apply(o, Ops.Mul()) }
-    public func dividing(_ o: Tensor) throws -> Tensor { try apply(o, Ops.Div()) }
-    public func adding(_ c: Float) throws -> Tensor { try apply(Ops.Right(op: Ops.Add(), c: Lanes(repeating: c))) }
-    public func multiplying(_ c: Float) throws -> Tensor { try apply(Ops.Right(op: Ops.Mul(), c: Lanes(repeating: c))) }
+    // Each op records its backward (Autograd.swift) when an input requires grad; gradients of broadcast
+    // inputs are summed back to their shapes by the engine.
+
+    public func adding(_ o: Tensor) throws -> Tensor {
+        try apply(o, Ops.Add()).recorded("add", [self, o]) { g in [g, g] }
+    }
+    public func subtracting(_ o: Tensor) throws -> Tensor {
+        try apply(o, Ops.Sub()).recorded("sub", [self, o]) { g in [g, o.requiresGrad ? try g.negated() : nil] }
+    }
+    public func multiplying(_ o: Tensor) throws -> Tensor {
+        try apply(o, Ops.Mul()).recorded("mul", [self, o]) { g in
+            [self.requiresGrad ? try g.multiplying(o) : nil, o.requiresGrad ? try g.multiplying(self) : nil]
+        }
+    }
+    public func dividing(_ o: Tensor) throws -> Tensor {
+        try apply(o, Ops.Div()).recorded("div", [self, o]) { g in
+            let ga = try g.dividing(o)
+            // d(x/y)/dy = -x/y^2 = -(g/y) * x/y
+            return [ga, o.requiresGrad ? try ga.multiplying(self).dividing(o).negated() : nil]
+        }
+    }
+    public func adding(_ c: Float) throws -> Tensor {
+        try apply(Ops.Right(op: Ops.Add(), c: Lanes(repeating: c))).recorded("add", [self]) { g in [g] }
+    }
+    public func multiplying(_ c: Float) throws -> Tensor {
+        try apply(Ops.Right(op: Ops.Mul(), c: Lanes(repeating: c))).recorded("mul", [self]) { g in [try g.multiplying(c)] }
+    }
+    public func dividing(_ c: Float) throws -> Tensor {
+        try apply(Ops.Right(op: Ops.Div(), c: Lanes(repeating: c))).recorded("div", [self]) { g in [try g.dividing(c)] }
+    }
     /// `c - self`.
-    public func subtracted(from c: Float) throws -> Tensor { try apply(Ops.Left(op: Ops.Sub(), c: Lanes(repeating: c))) }
+    public func subtracted(from c: Float) throws -> Tensor {
+        try apply(Ops.Left(op: Ops.Sub(), c: Lanes(repeating: c))).recorded("sub", [self]) { g in [try g.negated()] }
+    }
     /// `c / self`.
-    public func divided(into c: Float) throws -> Tensor { try apply(Ops.Left(op: Ops.Div(), c: Lanes(repeating: c))) }
-    public func negated() throws -> Tensor { try apply(Ops.Negate()) }
+    public func divided(into c: Float) throws -> Tensor {
+        let out = try apply(Ops.Left(op: Ops.Div(), c: Lanes(repeating: c)))
+        return out.recorded("div", [self], saving: [out]) { g in [try g.multiplying(out).dividing(self).negated()] }
+    }
+    public func negated() throws -> Tensor {
+        try apply(Ops.Negate()).recorded("neg", [self]) { g in [try g.negated()] }
+    }
 
     public func pow(_ e: Float) throws -> Tensor {
-        if e == 2 { return try apply(Ops.Square()) }        // x * x
-        if e == 0.5 { return try apply(Ops.Sqrt()) }        // x.squareRoot()
-        if e == 1 { return try apply(Ops.Identity()) }
-        return try apply(Ops.PowScalar(e: e))               // powf(x, e)
+        let out: Tensor
+        if e == 2 { out = try apply(Ops.Square()) }         // x * x
+        else if e == 0.5 { out = try apply(Ops.Sqrt()) }    // x.squareRoot()
+        else if e == 1 { out = try apply(Ops.Identity()) }
+        else { out = try apply(Ops.PowScalar(e: e)) }       // powf(x, e)
+        return out.recorded("pow", [self]) { g in
+            if e == 0 { return [try g.multiplying(0)] }
+            if e == 1 { return [g] }
+            if e == 2 { return [try g.multiplying(self).multiplying(2)] }
+            return [try g.multiplying(self.apply(Ops.PowScalar(e: e - 1))).multiplying(e)]
+        }
     }
-    public func pow(_ e: Tensor) throws -> Tensor { try apply(e, Ops.Lanewise2(f: Foundation.powf)) }
+    public func pow(_ e: Tensor) throws -> Tensor {
+        let out = try apply(e, Ops.Lanewise2(f: Foundation.powf))
+        return out.recorded("pow", [self, e], saving: [out]) { g in
+            // d/dx x^e = e x^(e-1); d/de x^e = x^e log x (0 where x == 0 and e > 0, as PyTorch).
+            let gx = self.requiresGrad
+                ? try g.multiplying(try self.zipMap(e) { x, p in p == 0 ? 0 : p * Foundation.powf(x, p - 1) }) : nil
+            let ge = e.requiresGrad
+                ? try g.multiplying(try out.zipMap(self) { y, x in x == 0 ? 0 : y * Foundation.logf(x) }) : nil
+            return [gx, ge]
+        }
+    }
     /// `c ^ self`.
-    public func raising(_ c: Float) throws -> Tensor { try apply(Ops.RaiseScalar(c: c)) }
+    public func raising(_ c: Float) throws -> Tensor {
+        let out = try apply(Ops.RaiseScalar(c: c))
+        return out.recorded("pow", [self], saving: [out]) { g in [try g.multiplying(out).multiplying(Foundation.logf(c))] }
+    }
     /// (x.isNaN || x >= y) ? x : y
-    public func maximum(_ o: Tensor) throws -> Tensor { try apply(o, Ops.Maximum()) }
+    public func maximum(_ o: Tensor) throws -> Tensor {
+        try apply(o, Ops.Maximum()).recorded("maximum", [self, o]) { g in try Tensor.extremumGrads(g, self, o, largest: true) }
+    }
     /// (x.isNaN || x <= y) ? x : y
-    public func minimum(_ o: Tensor) throws -> Tensor { try apply(o, Ops.Minimum()) }
+    public func minimum(_ o: Tensor) throws -> Tensor {
+        try apply(o, Ops.Minimum()).recorded("minimum", [self, o]) { g in try Tensor.extremumGrads(g, self, o, largest: false) }
+    }
+
+    /// PyTorch's rule: the gradient goes to the larger (smaller) input, split in half on ties.
+    static func extremumGrads(_ g: Tensor, _ a: Tensor, _ b: Tensor, largest: Bool) throws -> [Tensor?] {
+        let wa = try a.zipMap(b) { x, y in
+            if x.isNaN { return 1 }
+            if y.isNaN { return 0 }
+            return x == y ? 0.5 : ((largest ? x > y : x < y) ? 1 : 0)
+        }
+        let ga = try g.multiplying(wa)
+        return [a.requiresGrad ? ga : nil, b.requiresGrad ? try g.subtracting(ga) : nil]
+    }
 
     // MARK: unary functions
 
     // exp and the functions built on it use VectorMath.swift (about 1 ulp for exp, a few for the others);
     // log and tanh call libm per element.
 
-    public func exp() throws -> Tensor { try apply(Ops.Exp()) }
-    public func log() throws -> Tensor { try apply(Ops.Lanewise(f: Foundation.logf)) }
-    public func sqrt() throws -> Tensor { try apply(Ops.Sqrt()) }
-    public func abs() throws -> Tensor { try apply(Ops.Abs()) }
-    public func tanh() throws -> Tensor { try apply(Ops.Lanewise(f: Foundation.tanhf)) }
+    public func exp() throws -> Tensor {
+        let out = try apply(Ops.Exp())
+        return out.recorded("exp", [self], saving: [out]) { g in [try g.multiplying(out)] }
+    }
+    public func log() throws -> Tensor {
+        try apply(Ops.Lanewise(f: Foundation.logf)).recorded("log", [self]) { g in [try g.dividing(self)] }
+    }
+    public func sqrt() throws -> Tensor {
+        let out = try apply(Ops.Sqrt())
+        return out.recorded("sqrt", [self], saving: [out]) { g in [try g.dividing(out).multiplying(0.5)] }
+    }
+    public func abs() throws -> Tensor {
+        try apply(Ops.Abs()).recorded("abs", [self]) { g in
+            [try g.multiplying(try self.map { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) })]
+        }
+    }
+    public func tanh() throws -> Tensor {
+        let out = try apply(Ops.Lanewise(f: Foundation.tanhf))
+        return out.recorded("tanh", [self], saving: [out]) { g in [try g.multiplying(try out.map { 1 - $0 * $0 })] }
+    }
     /// 1 / (1 + e^-x), computed as e^x / (1 + e^x) for negative x.
-    public func sigmoid() throws -> Tensor { try apply(Ops.Sigmoid()) }
+    public func sigmoid() throws -> Tensor {
+        let out = try apply(Ops.Sigmoid())
+        return out.recorded("sigmoid", [self], saving: [out]) { g in [try g.multiplying(try out.map { $0 * (1 - $0) })] }
+    }
     /// x if x > 0 or NaN, else 0.
-    public func relu() throws -> Tensor { try apply(Ops.Relu()) }
+    public func relu() throws -> Tensor {
+        try apply(Ops.Relu()).recorded("relu", [self]) { g in [try g.multiplying(try self.map { $0 > 0 ? 1 : 0 })] }
+    }
     /// GELU, exact (x * Phi(x), through erfc) or with the tanh approximation GPT-2 uses.
     public func gelu(approximateTanh: Bool = false) throws -> Tensor {
-        if approximateTanh { return try apply(Ops.GeluTanh()) }
-        return try apply(Ops.Gelu())
+        let out = approximateTanh ? try apply(Ops.GeluTanh()) : try apply(Ops.Gelu())
+        return out.recorded("gelu", [self]) { g in
+            [try g.multiplying(try self.map { Tensor.geluDerivative($0, approximateTanh: approximateTanh) })]
+        }
     }
     /// x * sigmoid(x).
-    public func silu() throws -> Tensor { try apply(Ops.Silu()) }
+    public func silu() throws -> Tensor {
+        try apply(Ops.Silu()).recorded("silu", [self]) { g in
+            [try g.multiplying(try self.map { x in
+                let s = 1 / (1 + Foundation.expf(-x))
+                return s * (1 + x * (1 - s))
+            })]
+        }
+    }
     /// Clamps into [low, high]; either bound may be absent. NaN stays NaN.
     public func clamp(min low: Float?, max high: Float?) throws -> Tensor {
         if let low, let high, low > high { throw TensorError("clamp: min \(low) is greater than max \(high)") }
         let lo = low ?? -.infinity, hi = high ?? .infinity
-        return try apply(Ops.Clamp(low: Lanes(repeating: lo), high: Lanes(repeating: hi)))
+        return try apply(Ops.Clamp(low: Lanes(repeating: lo), high: Lanes(repeating: hi))).recorded("clamp", [self]) { g in
+            [try g.multiplying(try self.map { $0 >= lo && $0 <= hi ? 1 : 0 })]
+        }
+    }
+
+    /// d/dx gelu(x), exact or for the tanh approximation, evaluated in Double.
+    static func geluDerivative(_ x: Float, approximateTanh: Bool) -> Float {
+        let v = Double(x)
+        if approximateTanh {
+            let k = (2 / Double.pi).squareRoot()
+            let u = k * (v + 0.044715 * v * v * v)
+            let t = Foundation.tanh(u)
+            return Float(0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k * (1 + 3 * 0.044715 * v * v))
+        }
+        let cdf = 0.5 * Foundation.erfc(-v / 2.0.squareRoot())
+        let pdf = Foundation.exp(-0.5 * v * v) / (2 * Double.pi).squareRoot()
+        return Float(cdf + v * pdf)
     }
 
     // MARK: comparisons (1 where true, 0 where false)
@@ -140,6 +251,10 @@ extension Tensor {
         let out = picked
         let pc = c.basePointer, po = out.basePointer, pk = keep.basePointer
         for i in 0..<out.count where pc[i] == 0 { po[i] = pk[i] }
-        return out
+        return out.recorded("where", [a, b]) { g in
+            let zero = Tensor(scalar: 0)
+            return [a.requiresGrad ? try Tensor.where(c, g, zero) : nil,
+                    b.requiresGrad ? try Tensor.where(c, zero, g) : nil]
+        }
     }
 }

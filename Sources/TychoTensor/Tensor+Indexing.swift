@@ -21,11 +21,19 @@ extension Tensor {
         shape[dim] = total
         let out = try Tensor(uninitializedShape: shape)
         var at = 0
-        for t in tensors {
-            try out.narrow(dim, start: at, length: t.shape[dim]).copyElements(from: t)
-            at += t.shape[dim]
+        var starts: [Int] = []
+        try GradMode.with(enabled: false) {
+            for t in tensors {
+                starts.append(at)
+                try out.narrow(dim, start: at, length: t.shape[dim]).copyElements(from: t)
+                at += t.shape[dim]
+            }
         }
-        return out
+        return out.recorded("cat", tensors) { g in
+            try zip(tensors, starts).map { t, start in
+                t.requiresGrad ? try g.narrow(dim, start: start, length: t.shape[dim]) : nil
+            }
+        }
     }
 
     /// Stacks same-shaped tensors along a new dimension `dim` (0...rank).
@@ -75,7 +83,43 @@ extension Tensor {
             }
             op[flat] = storage.pointer[o]
         }
-        return out
+        let inShape = shape
+        return out.recorded("gather", [self]) { g in
+            let full = try Tensor(uninitializedShape: inShape, zeroed: true)
+            try full.scatterAdd(dim, index: index, source: g, base: base)
+            return [full]
+        }
+    }
+
+    /// `self[index[i][j][k]][j][k] += source[i][j][k]` for dim 0 (and likewise for other dims), in place:
+    /// the backward of gather. `index` and `source` have the same shape.
+    public func scatterAdd(_ dim: Int, index: Tensor, source: Tensor, base: Int = 0) throws {
+        try checkDim(dim)
+        try checkInPlace("scatter_add")
+        guard index.rank == rank, source.shape == index.shape else {
+            throw TensorError("scatter_add: index of size \(Tensor.describe(index.shape)) and source of size \(Tensor.describe(source.shape)) must have the same size and \(rank) dimensions")
+        }
+        for d in 0..<rank where d != dim && index.shape[d] > shape[d] {
+            throw TensorError("index size \(Tensor.describe(index.shape)) exceeds size \(Tensor.describe(shape)) in dimension \(d + 1)")
+        }
+        let idx = try index.contiguous(), src = try source.contiguous()
+        let ip = idx.basePointer, sp = src.basePointer
+        let istr = Tensor.contiguousStrides(index.shape)
+        // Validate every index before writing anything, so a bad index leaves the tensor unchanged.
+        var offsets = [Int](repeating: 0, count: index.count)
+        for flat in 0..<index.count {
+            var o = offset
+            for d in 0..<rank {
+                if d == dim {
+                    o += try Tensor.position(ip[flat], base: base, size: shape[dim], what: "index") * strides[d]
+                } else {
+                    o += ((flat / istr[d]) % index.shape[d]) * strides[d]
+                }
+            }
+            offsets[flat] = o
+        }
+        for flat in 0..<index.count { storage.pointer[offsets[flat]] += sp[flat] }
+        storage.version &+= 1
     }
 
     /// The slices at the positions of a 1-D `index` along `dim`.
@@ -86,10 +130,21 @@ extension Tensor {
         var shape = self.shape
         shape[dim] = positions.count
         let out = try Tensor(uninitializedShape: shape)
-        for (k, p) in positions.enumerated() {
-            try out.select(dim, k).copyElements(from: try select(dim, p))
+        try GradMode.with(enabled: false) {
+            for (k, p) in positions.enumerated() {
+                try out.select(dim, k).copyElements(from: try select(dim, p))
+            }
         }
-        return out
+        let inShape = self.shape
+        return out.recorded("index_select", [self]) { g in
+            // Rows picked more than once get the sum of their gradients.
+            let full = try Tensor(uninitializedShape: inShape, zeroed: true)
+            for (k, p) in positions.enumerated() {
+                let row = try full.select(dim, p)
+                try row.copy(from: row.adding(g.select(dim, k)))
+            }
+            return [full]
+        }
     }
 
     /// A copy with `value` wherever `mask` (broadcast to this shape) is non-zero.
@@ -98,5 +153,6 @@ extension Tensor {
             throw TensorError("mask of size \(Tensor.describe(mask.shape)) does not broadcast to size \(Tensor.describe(shape))")
         }
         return try zipMap(mask) { x, m in m != 0 ? value : x }
+            .recorded("masked_fill", [self]) { g in [try g.maskedFill(mask, value: 0)] }
     }
 }

@@ -27,14 +27,26 @@ extension Tensor {
             let a = try contiguous(), b = try other.contiguous()
             var acc = 0.0
             for i in 0..<shape[0] { acc += Double(a.basePointer[i]) * Double(b.basePointer[i]) }
-            return Tensor(scalar: Float(acc))
+            return Tensor(scalar: Float(acc)).recorded("dot", [self, other]) { g in
+                [self.requiresGrad ? try other.multiplying(g) : nil, other.requiresGrad ? try self.multiplying(g) : nil]
+            }
         }
-        let a = rank == 1 ? try unsqueeze(0) : self
-        let b = other.rank == 1 ? try other.unsqueeze(1) : other
-        var out = try Tensor.batchedMatmul(a, b, displayA: shape, displayB: other.shape)
-        if rank == 1 { out = try out.squeeze(out.rank - 2) }
-        if other.rank == 1 { out = try out.squeeze(out.rank - 1) }
-        return out
+        let (a, b) = try GradMode.with(enabled: false) {
+            (rank == 1 ? try unsqueeze(0) : self, other.rank == 1 ? try other.unsqueeze(1) : other)
+        }
+        let product = try Tensor.batchedMatmul(a, b, displayA: shape, displayB: other.shape)
+        var outShape = product.shape
+        if rank == 1 { outShape.remove(at: outShape.count - 2) }
+        if other.rank == 1 { outShape.removeLast() }
+        let out = outShape == product.shape ? product
+            : Tensor(storage: product.storage, shape: outShape, strides: Tensor.contiguousStrides(outShape), offset: 0)
+        return out.recorded("matmul", [self, other]) { g in
+            // With the 1-D operands as matrices: dA = dC · Bᵀ, dB = Aᵀ · dC, batch dimensions summed by the engine.
+            let g2 = try g.reshape(product.shape)
+            let ga = self.requiresGrad ? try g2.matmul(b.transpose(b.rank - 2, b.rank - 1)).summed(to: a.shape).reshape(self.shape) : nil
+            let gb = other.requiresGrad ? try a.transpose(a.rank - 2, a.rank - 1).matmul(g2).summed(to: b.shape).reshape(other.shape) : nil
+            return [ga, gb]
+        }
     }
 
     private static func batchedMatmul(_ a: Tensor, _ b: Tensor, displayA: [Int], displayB: [Int]) throws -> Tensor {

@@ -83,23 +83,36 @@ extension Tensor {
         return total + ((a0 + a1) + (a2 + a3))
     }
 
+    // Backward of a reduction along `dim`: the result's gradient, with the reduced dimension put back, broadcast
+    // over the input (the engine expands nothing itself, so expand here).
+    func spreadGrad(_ g: Tensor, dim: Int, keepdim: Bool) throws -> Tensor {
+        try (keepdim ? g : g.unsqueeze(dim)).expand(shape)
+    }
+
     public func sum() throws -> Tensor {
-        Tensor(scalar: Float(try reduceAll({ Tensor.vectorSum($0, $1, 1) }, +, initial: 0)))
+        let inShape = shape
+        return Tensor(scalar: Float(try reduceAll({ Tensor.vectorSum($0, $1, 1) }, +, initial: 0)))
+            .recorded("sum", [self]) { g in [try g.expand(inShape)] }
     }
 
     public func sum(dim: Int, keepdim: Bool = false) throws -> Tensor {
         try reduce(dim: dim, keepdim: keepdim) { p, n, s in Float(Tensor.vectorSum(p, n, s)) }
+            .recorded("sum", [self]) { g in [try self.spreadGrad(g, dim: dim, keepdim: keepdim)] }
     }
 
     public func mean() throws -> Tensor {
         guard count > 0 else { throw TensorError("mean of an empty tensor") }
+        let inShape = shape, n = Float(count)
         return Tensor(scalar: Float(try reduceAll({ Tensor.vectorSum($0, $1, 1) }, +, initial: 0) / Double(count)))
+            .recorded("mean", [self]) { g in [try g.multiplying(1 / n).expand(inShape)] }
     }
 
     public func mean(dim: Int, keepdim: Bool = false) throws -> Tensor {
         try checkDim(dim)
         guard shape[dim] > 0 else { throw TensorError("mean over an empty dimension") }
+        let n = Float(shape[dim])
         return try reduce(dim: dim, keepdim: keepdim) { p, n, s in Float(Tensor.vectorSum(p, n, s) / Double(n)) }
+            .recorded("mean", [self]) { g in [try self.spreadGrad(g.multiplying(1 / n), dim: dim, keepdim: keepdim)] }
     }
 
     @inline(__always)
@@ -114,14 +127,23 @@ extension Tensor {
     public func variance(unbiased: Bool = true) throws -> Tensor {
         guard count > 0 else { throw TensorError("variance of an empty tensor") }
         let c = try contiguous()
+        let denominator = Float(unbiased ? count - 1 : count)
         return Tensor(scalar: Float(Tensor.vectorVariance(c.basePointer, c.count, 1, unbiased: unbiased)))
+            .recorded("var", [self]) { g in
+                // d var / dx = 2 (x - mean) / denominator
+                [try self.subtracting(self.mean()).multiplying(g).multiplying(2 / denominator)]
+            }
     }
 
     public func variance(dim: Int, keepdim: Bool = false, unbiased: Bool = true) throws -> Tensor {
         try checkDim(dim)
         guard shape[dim] > 0 else { throw TensorError("variance over an empty dimension") }
+        let denominator = Float(unbiased ? shape[dim] - 1 : shape[dim])
         return try reduce(dim: dim, keepdim: keepdim) { p, n, s in
             Float(Tensor.vectorVariance(p, n, s, unbiased: unbiased))
+        }.recorded("var", [self]) { g in
+            let centered = try self.subtracting(self.mean(dim: dim, keepdim: true))
+            return [try centered.multiplying(self.spreadGrad(g, dim: dim, keepdim: keepdim)).multiplying(2 / denominator)]
         }
     }
 
@@ -158,6 +180,14 @@ extension Tensor {
         }
         let values = try reduce(dim: dim, keepdim: keepdim) { p, n, s in
             p[Tensor.vectorArgExtreme(p, n, s, largest: largest) * s]
+        }
+        let inShape = shape
+        values.recorded(largest ? "max" : "min", [self]) { g in
+            let full = try Tensor(uninitializedShape: inShape, zeroed: true)
+            let idx = keepdim ? indices : try indices.unsqueeze(dim)
+            let gk = keepdim ? g : try g.unsqueeze(dim)
+            try full.scatterAdd(dim, index: idx, source: gk)
+            return [full]
         }
         return (values, indices)
     }
@@ -204,11 +234,18 @@ extension Tensor {
 
     public func logSumExp(dim: Int, keepdim: Bool = false) throws -> Tensor {
         try reduce(dim: dim, keepdim: keepdim) { p, n, s in Tensor.vectorLogSumExp(p, n, s) }
+            .recorded("logsumexp", [self]) { g in
+                [try self.softmax(dim: dim).multiplying(self.spreadGrad(g, dim: dim, keepdim: keepdim))]
+            }
     }
 
     public func logSumExp() throws -> Tensor {
         let c = try contiguous()
         return Tensor(scalar: Tensor.vectorLogSumExp(c.basePointer, c.count, 1))
+            .recorded("logsumexp", [self]) { g in
+                let flat = try self.reshape([self.count]).softmax(dim: 0).reshape(self.shape)
+                return [try flat.multiplying(g)]
+            }
     }
 
     /// Softmax (or log-softmax) along `dim`; the result has this tensor's shape.
@@ -234,7 +271,14 @@ extension Tensor {
                 }
             }
         }
-        return out
+        return out.recorded(log ? "log_softmax" : "softmax", [self], saving: [out]) { g in
+            if log {  // g - softmax * sum(g)
+                return [try g.subtracting(out.exp().multiplying(g.sum(dim: dim, keepdim: true)))]
+            }
+            // y * (g - sum(g * y))
+            let gy = try g.multiplying(out)
+            return [try gy.subtracting(out.multiplying(gy.sum(dim: dim, keepdim: true)))]
+        }
     }
 
     /// Softmax of one contiguous row of n elements: m = max (0 if all are -inf), e = exp(x - m),

@@ -36,13 +36,18 @@ extension Tensor {
         guard isContiguous else {
             throw TensorError("view needs a contiguous tensor; use reshape or contiguous()")
         }
+        let inShape = self.shape
         return Tensor(storage: storage, shape: shape, strides: Tensor.contiguousStrides(shape), offset: offset)
+            .recorded("view", [self]) { g in [try g.reshape(inShape)] }
     }
 
     /// Like `view`, copying first when the tensor is not contiguous.
     public func reshape(_ sizes: [Int]) throws -> Tensor {
         let shape = try Tensor.inferShape(sizes, count: count)
-        return try contiguous().view(shape)
+        if isContiguous { return try view(shape) }
+        let inShape = self.shape
+        return try GradMode.with(enabled: false) { try clone().view(shape) }
+            .recorded("reshape", [self]) { g in [try g.reshape(inShape)] }
     }
 
     public func transpose(_ d0: Int, _ d1: Int) throws -> Tensor {
@@ -50,13 +55,17 @@ extension Tensor {
         var sh = shape, st = strides
         sh.swapAt(d0, d1); st.swapAt(d0, d1)
         return Tensor(storage: storage, shape: sh, strides: st, offset: offset)
+            .recorded("transpose", [self]) { g in [try g.transpose(d0, d1)] }
     }
 
     public func permute(_ dims: [Int]) throws -> Tensor {
         guard dims.count == rank, Set(dims) == Set(0..<rank) else {
             throw TensorError("permutation \(dims.map { $0 + 1 }) is not a permutation of 1..\(rank)")
         }
+        var inverse = dims
+        for (i, d) in dims.enumerated() { inverse[d] = i }
         return Tensor(storage: storage, shape: dims.map { shape[$0] }, strides: dims.map { strides[$0] }, offset: offset)
+            .recorded("permute", [self]) { g in [try g.permute(inverse)] }
     }
 
     /// Elements `start ..< start+length` along `dim`.
@@ -67,7 +76,13 @@ extension Tensor {
         }
         var sh = shape
         sh[dim] = length
+        let inShape = shape
         return Tensor(storage: storage, shape: sh, strides: strides, offset: offset + start * strides[dim])
+            .recorded("narrow", [self]) { g in
+                let full = try Tensor(uninitializedShape: inShape, zeroed: true)
+                try full.narrow(dim, start: start, length: length).copy(from: g)
+                return [full]
+            }
     }
 
     /// The slice at `index` along `dim`, with that dimension removed.
@@ -78,7 +93,13 @@ extension Tensor {
         }
         var sh = shape, st = strides
         sh.remove(at: dim); st.remove(at: dim)
+        let inShape = shape
         return Tensor(storage: storage, shape: sh, strides: st, offset: offset + index * strides[dim])
+            .recorded("select", [self]) { g in
+                let full = try Tensor(uninitializedShape: inShape, zeroed: true)
+                try full.select(dim, index).copy(from: g)
+                return [full]
+            }
     }
 
     /// Removes every size-1 dimension, or only `dim` if given (a no-op when that size is not 1).
@@ -88,7 +109,9 @@ extension Tensor {
         for d in 0..<rank where !(shape[d] == 1 && (dim == nil || dim == d)) {
             sh.append(shape[d]); st.append(strides[d])
         }
+        let inShape = shape
         return Tensor(storage: storage, shape: sh, strides: st, offset: offset)
+            .recorded("squeeze", [self]) { g in [try g.reshape(inShape)] }
     }
 
     /// Inserts a size-1 dimension at `dim` (0...rank).
@@ -97,7 +120,9 @@ extension Tensor {
         var sh = shape, st = strides
         let s = dim < rank ? strides[dim] * shape[dim] : 1
         sh.insert(1, at: dim); st.insert(s, at: dim)
+        let inShape = shape
         return Tensor(storage: storage, shape: sh, strides: st, offset: offset)
+            .recorded("unsqueeze", [self]) { g in [try g.reshape(inShape)] }
     }
 
     /// Broadcasts size-1 dimensions (and new leading ones) to `sizes`; -1 keeps a size.
@@ -124,7 +149,8 @@ extension Tensor {
             }
         }
         _ = try Tensor.checkedCount(sh)
-        return Tensor(storage: storage, shape: sh, strides: st, offset: offset)
+        // The engine sums the gradient back over the broadcast dimensions.
+        return Tensor(storage: storage, shape: sh, strides: st, offset: offset).recorded("expand", [self]) { g in [g] }
     }
 
     // MARK: broadcasting

@@ -19,6 +19,8 @@ public final class TensorStorage {
     public let count: Int
     /// Set by the bridge once Lua's collector has been told about this buffer.
     public var reportedToCollector = false
+    /// Bumped by every in-place write, so autograd can tell when a tensor it saved has changed.
+    public var version = 0
 
     /// Largest single buffer Tycho will try to allocate: the machine's physical memory.
     public static let maximumBytes = Int(clamping: ProcessInfo.processInfo.physicalMemory)
@@ -60,6 +62,13 @@ public final class Tensor {
     public let shape: [Int]
     public let strides: [Int]
     public let offset: Int
+
+    // Autograd (Autograd.swift): set by recorded operations and `setRequiresGrad`.
+    public internal(set) var requiresGrad = false
+    /// The accumulated gradient of a leaf after `backward`.
+    public var grad: Tensor?
+    /// How this tensor was computed, for tensors produced by recorded operations.
+    var gradNode: GradNode?
 
     /// A view; the caller guarantees the view stays within `storage`.
     init(storage: TensorStorage, shape: [Int], strides: [Int], offset: Int) {
@@ -179,7 +188,7 @@ public final class Tensor {
     public func clone() throws -> Tensor {
         let out = try Tensor(uninitializedShape: shape)
         out.copyElements(from: self)
-        return out
+        return out.recorded("clone", [self]) { g in [g] }
     }
 }
 
