@@ -68,7 +68,7 @@ final class GradNode {
 extension Tensor {
     /// True when the current grad mode records operations on any of `inputs`.
     @inline(__always)
-    static func recording(_ inputs: Tensor...) -> Bool {
+    public static func recording(_ inputs: Tensor...) -> Bool {
         GradMode.isEnabled && inputs.contains { $0.requiresGrad }
     }
 
@@ -77,7 +77,7 @@ extension Tensor {
     /// (nil for inputs that need none); a gradient may have any shape that broadcasts to its input's shape.
     /// `saving` lists tensors the closure reads besides the inputs (for example the result itself).
     @discardableResult
-    func recorded(_ name: String, _ inputs: [Tensor], saving: [Tensor] = [],
+    public func recorded(_ name: String, _ inputs: [Tensor], saving: [Tensor] = [],
                   _ backward: @escaping (Tensor) throws -> [Tensor?]) -> Tensor {
         guard GradMode.isEnabled, inputs.contains(where: { $0.requiresGrad }) else { return self }
         // An operation that returned one of its inputs unchanged adds nothing to the graph.
@@ -112,7 +112,7 @@ extension Tensor {
     }
 
     /// The gradient reduced to `target` (summing broadcast dimensions).
-    func summed(to target: [Int]) throws -> Tensor {
+    public func summed(to target: [Int]) throws -> Tensor {
         if shape == target { return self }
         var g = self
         while g.rank > target.count { g = try g.sum(dim: 0) }
