@@ -9,15 +9,22 @@ import bench_common as B  # noqa: E402
 import torch  # noqa: E402
 
 M = 1024
+F = torch.nn.functional
 OPS = [
-    ("add", 12, lambda x, y, row: x + y),
-    ("mul", 12, lambda x, y, row: x * y),
-    ("exp", 8, lambda x, y, row: x.exp()),
-    ("gelu", 8, lambda x, y, row: torch.nn.functional.gelu(x)),
-    ("sigmoid", 8, lambda x, y, row: x.sigmoid()),
-    ("badd", 8, lambda x, y, row: x + row),
-    ("sum", 4, lambda x, y, row: x.sum()),
-    ("softmax", 8, lambda x, y, row: x.softmax(-1)),
+    ("add", 12, lambda x, y, row, pos: x + y),
+    ("mul", 12, lambda x, y, row, pos: x * y),
+    ("exp", 8, lambda x, y, row, pos: x.exp()),
+    ("log", 8, lambda x, y, row, pos: pos.log()),
+    ("tanh", 8, lambda x, y, row, pos: x.tanh()),
+    ("sigmoid", 8, lambda x, y, row, pos: x.sigmoid()),
+    ("silu", 8, lambda x, y, row, pos: F.silu(x)),
+    ("gelu", 8, lambda x, y, row, pos: F.gelu(x)),
+    ("gelu_tanh", 8, lambda x, y, row, pos: F.gelu(x, approximate="tanh")),
+    ("badd", 8, lambda x, y, row, pos: x + row),
+    ("sum", 4, lambda x, y, row, pos: x.sum()),
+    ("softmax", 8, lambda x, y, row, pos: x.softmax(-1)),
+    ("log_softmax", 8, lambda x, y, row, pos: x.log_softmax(-1)),
+    ("logsumexp", 4, lambda x, y, row, pos: x.logsumexp(-1)),
 ]
 
 
@@ -30,8 +37,9 @@ def main():
             torch.set_num_threads(th)
             for n in sizes:
                 x, y, row = torch.randn(n // M, M), torch.randn(n // M, M), torch.randn(M)
+                pos = x.abs() + 0.01
                 for name, nbytes, f in OPS:
-                    med, lo, hi = B.measure(lambda: f(x, y, row))
+                    med, lo, hi = B.measure(lambda: f(x, y, row, pos))
                     B.report("elementwise", "torch", f"{name}/{n >> 20}M", th, med, lo, hi,
                              lambda s: nbytes * n / s / 1e9, "GB/s", {"ns_per_elem": f"{med / n * 1e9:.3f}"})
 
