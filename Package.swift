@@ -30,7 +30,8 @@ let package = Package(
                 cSettings: [.unsafeFlags(["-O2"])]),
         // Transcendental and softmax kernels in C, one build per instruction set, chosen at run time.
         // Optimised in debug builds too, for the same reason as the numeric core.
-        .target(name: "CTensorKernels", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CTensorKernels", cSettings: [.unsafeFlags(["-O2"])],
+                linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
         .target(name: "TychoTensor", dependencies: ["COpenBLAS", "CTensorKernels"],
                 swiftSettings: optimisedCore),
         .target(name: "TychoText", swiftSettings: optimisedCore),

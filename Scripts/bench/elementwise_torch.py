@@ -1,5 +1,5 @@
 """elementwise_torch.py: the operations of elementwise.lua in PyTorch (same sizes, method and output format).
-    python3 Scripts/bench/elementwise_torch.py [quick] [threads=1,2]
+    python3 Scripts/bench/elementwise_torch.py [quick] [threads=1,2] [ops=exp,gelu] [sizes=1,4]
 """
 import os
 import sys
@@ -30,7 +30,7 @@ OPS = [
 
 def main():
     opts = B.options(sys.argv[1:])
-    sizes = [1 << 20, 1 << 24] if opts["quick"] else [1 << 20, 1 << 22, 1 << 24]
+    sizes = opts["sizes"] or ([1 << 20, 1 << 24] if opts["quick"] else [1 << 20, 1 << 22, 1 << 24])
     torch.manual_seed(1)
     with torch.inference_mode():
         for th in opts["threads"]:
@@ -39,6 +39,8 @@ def main():
                 x, y, row = torch.randn(n // M, M), torch.randn(n // M, M), torch.randn(M)
                 pos = x.abs() + 0.01
                 for name, nbytes, f in OPS:
+                    if opts["ops"] is not None and name not in opts["ops"]:
+                        continue
                     med, lo, hi = B.measure(lambda: f(x, y, row, pos))
                     B.report("elementwise", "torch", f"{name}/{n >> 20}M", th, med, lo, hi,
                              lambda s: nbytes * n / s / 1e9, "GB/s", {"ns_per_elem": f"{med / n * 1e9:.3f}"})

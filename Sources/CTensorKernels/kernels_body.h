@@ -2,9 +2,11 @@
 // one .c file per instruction set (kernels_generic.c, kernels_avx2.c, kernels_avx512.c).
 //
 // The including file defines, before including this one:
-//   W          floats per vector (4, 8 or 16)
-//   FMA(a,b,c) a * b + c: fused where the target has FMA, else two roundings
-//   TK_TABLE   the name of the tk_kernels table to define
+//   W            floats per vector (8 or 16)
+//   FMA(a,b,c)   a * b + c: fused where the target has FMA, else two roundings
+//   TK_HAS_FMA   when FMA is fused (exact products by FMA instead of splitting)
+//   TK_SCALEF    optionally, TK_SCALEF(u, q) = u * 2^q rounded once (AVX-512's vscalefps)
+//   TK_TABLE     the name of the tk_kernels table to define, TK_NAME its name string
 // and wraps the include in `#pragma clang attribute push(__attribute__((target(...))), apply_to = function)`
 // so every function here is compiled for that instruction set.
 //
@@ -104,9 +106,14 @@ static inline vf exp_core(vf h, vf x, vf lo, int has_lo) {
     p = FMA(p, r, K(0.166666671633720397949219f));
     p = FMA(p, r, K(0.5f));
     vf u = FMA(r * r, p, r) + K(1.0f);
+#ifdef TK_SCALEF
+    (void)qi;
+    return TK_SCALEF(u, q);  // u * 2^q rounded once, in one instruction: the same result as below
+#else
     // u * 2^q as u * 2^(q>>1) * 2^(q - q>>1): each factor is a normal float for q in [-252, 254].
     vi q1 = qi >> 1, q2 = qi - q1;
     return u * fbits((q1 + 127) << 23) * fbits((q2 + 127) << 23);
+#endif
 }
 
 /// e^x. NaN gives NaN, +inf (or overflow) +inf, -inf (or underflow) 0. At most 1 ulp.
@@ -115,15 +122,6 @@ static inline vf v_exp(vf x) {
     vf h = sel(x > K(104.0f), K(104.0f), x);
     h = sel(x < K(-104.0f), K(-104.0f), h);
     return sel(is_nan(x), x, exp_core(h, h, K(0.0f), 0));
-}
-
-/// e^(hi + lo), with lo a correction to hi carried in extra precision (|lo| < 2^-10 |hi|, or |lo| < 2).
-static inline vf v_exp2(vf hi, vf lo) {
-    vf x = hi + lo;
-    vi over = x > K(104.0f), under = x < K(-104.0f);
-    vf h = sel(over, K(104.0f), sel(under, K(-104.0f), hi));
-    vf l = sel(over | under, K(0.0f), lo);
-    return sel(is_nan(x), x, exp_core(h, h + l, l, 1));
 }
 
 // MARK: log
@@ -193,56 +191,55 @@ static inline vf v_silu(vf x) {
 
 // MARK: gelu
 
-/// erfc(|x| / sqrt 2) (Numerical Recipes' Chebyshev fit `erfcc`, fractional error below 1.2e-7), with
-/// e^(-x^2/2) evaluated from an exact split of x^2, so that large |x| keep their relative accuracy.
-static inline vf erfc_half_sqrt2(vf x) {
-    // erfc(11 / sqrt 2) < 1e-27 is still representable, but beyond 27 / sqrt 2 every result rounds to 0:
-    // clamping there keeps inf out of the split below.
-    vf a = vabs(x);
-    a = sel(a > K(27.0f), K(27.0f), a);
-    vf z = a * K(0.7071067811865475f);
-    vf t = K(1.0f) / (K(1.0f) + K(0.5f) * z);
-    vf p = K(0.17087277f);
-    p = FMA(p, t, K(-0.82215223f));
-    p = FMA(p, t, K(1.48851587f));
-    p = FMA(p, t, K(-1.13520398f));
-    p = FMA(p, t, K(0.27886807f));
-    p = FMA(p, t, K(-0.18628806f));
-    p = FMA(p, t, K(0.09678418f));
-    p = FMA(p, t, K(0.37409196f));
-    p = FMA(p, t, K(1.00002368f));
-    p = FMA(p, t, K(-1.26551223f));
-    // a = ah + al with ah holding 12 significant bits, so ah * ah (and half of it) is exact:
-    // -a^2/2 = -ah^2/2 - al (a + ah)/2.
+/// -a^2/2 as hi + lo, with lo the rounding error of hi (exact): through FMA where the target has it, else by
+/// splitting a = ah + al with ah holding 12 significant bits, so that ah * ah is exact:
+/// -a^2/2 = -ah^2/2 - al (a + ah)/2.
+static inline void neg_half_square(vf a, vf *hi, vf *lo) {
+#ifdef TK_HAS_FMA
+    vf m = a * a;
+    *hi = K(-0.5f) * m;
+    *lo = K(-0.5f) * FMA(a, a, -m);
+#else
     vf ah = fbits(bits(a) & KI(~0xfff));
     vf al = a - ah;
-    vf hi = K(-0.5f) * (ah * ah);
-    vf lo = p - K(0.5f) * (al * (a + ah));
-    return t * v_exp2(hi, lo);
+    *hi = K(-0.5f) * (ah * ah);
+    *lo = K(-0.5f) * (al * (a + ah));
+#endif
 }
 
-/// erf(z) for |z| < 1/2 by its Taylor series to k = 6 (truncation below 1e-9):
-/// 2/sqrt(pi) * sum (-1)^k z^(2k+1) / (k! (2k+1)).
-static inline vf erf_small(vf z) {
-    vf z2 = z * z;
-    vf e = K(-1.0f / 9360.0f);
-    e = FMA(e, z2, K(1.0f / 1320.0f));
-    e = FMA(e, z2, K(-1.0f / 216.0f));
-    e = FMA(e, z2, K(1.0f / 42.0f));
-    e = FMA(e, z2, K(-1.0f / 10.0f));
-    e = FMA(e, z2, K(1.0f / 3.0f));
-    e = FMA(e, z2, K(-1.0f));
-    return K(-1.1283791670955126f) * (z * e);
+/// The largest |x| the gelu kernels evaluate erfc at: beyond it e^(-x^2/2) rounds to 0 (and gelu to x or -0),
+/// and below it e^(-x^2/2 + p) stays in the range exp_core takes without clamping.
+#define TK_GELU_CLAMP 14.4f
+
+/// erfc(|x| / sqrt 2) (Numerical Recipes' Chebyshev fit `erfcc`, fractional error below 1.2e-7:
+/// t e^(-z^2 + P(t)), t = 1 / (1 + z/2)), with e^(-x^2/2) evaluated from an exact split of x^2, so that large
+/// |x| keep their relative accuracy. P by Estrin's scheme (shorter dependency chains than Horner's).
+/// |x| is clamped at TK_GELU_CLAMP, where the result is 0.
+static inline vf erfc_half_sqrt2(vf x) {
+    vf a = vabs(x);
+    a = sel(a > K(TK_GELU_CLAMP), K(TK_GELU_CLAMP), a);
+    vf t = K(1.0f) / FMA(a, K(0.5f * 0.7071067811865475f), K(1.0f));
+    vf t2 = t * t, t4 = t2 * t2, t8 = t4 * t4;
+    vf p01 = FMA(K(1.00002368f), t, K(-1.26551223f));
+    vf p23 = FMA(K(0.09678418f), t, K(0.37409196f));
+    vf p45 = FMA(K(0.27886807f), t, K(-0.18628806f));
+    vf p67 = FMA(K(1.48851587f), t, K(-1.13520398f));
+    vf p89 = FMA(K(0.17087277f), t, K(-0.82215223f));
+    vf p = FMA(FMA(p67, t2, p45), t4, FMA(p23, t2, p01));
+    p = FMA(p89, t8, p);
+    vf hi, lo;
+    neg_half_square(a, &hi, &lo);
+    lo = lo + p;
+    // hi + lo >= -14.4^2/2 - 1.3 > -105: exp_core's range, NaN propagating.
+    return t * exp_core(hi, hi + lo, lo, 1);
 }
 
 /// GELU, exact: x * Phi(x) = x/2 * erfc(-x / sqrt 2), from erfc on each side so that the negative tail keeps
-/// its relative accuracy (1 + erf(x) would cancel); near 0 (|x| < sqrt 2 / 2) through erf's Taylor series.
+/// its relative accuracy (1 + erf(x) would cancel). -inf gives NaN (-inf * 0), as PyTorch's does.
 static inline vf v_gelu(vf x) {
     vf c = erfc_half_sqrt2(x);
     vf half = K(0.5f) * x;
-    vf far = sel(x < K(0.0f), half * c, half * (K(2.0f) - c));
-    vf near = half * (K(1.0f) + erf_small(x * K(0.7071067811865475f)));
-    return sel(vabs(x) < K(0.7071067811865475f), near, far);
+    return sel(x < K(0.0f), half * c, half * (K(2.0f) - c));
 }
 
 /// GELU, tanh approximation (GPT-2's): x/2 * (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), computed as
@@ -259,14 +256,12 @@ static inline vf v_gelu_tanh(vf x) {
 /// and e^(-x^2/2) from the same exact split of x^2.
 static inline vf v_gelu_grad(vf x) {
     vf c = erfc_half_sqrt2(x);
-    vf cdf = sel(x < K(0.0f), K(0.5f) * c, K(1.0f) - K(0.5f) * c);
-    vf near = K(0.5f) * (K(1.0f) + erf_small(x * K(0.7071067811865475f)));
-    cdf = sel(vabs(x) < K(0.7071067811865475f), near, cdf);
+    vf cdf = sel(x < K(0.0f), K(0.5f) * c, FMA(K(-0.5f), c, K(1.0f)));
     vf a = vabs(x);
-    a = sel(a > K(27.0f), K(27.0f), a);
-    vf ah = fbits(bits(a) & KI(~0xfff));
-    vf al = a - ah;
-    vf pdf = K(0.3989422804014327f) * v_exp2(K(-0.5f) * (ah * ah), K(-0.5f) * (al * (a + ah)));
+    a = sel(a > K(TK_GELU_CLAMP), K(TK_GELU_CLAMP), a);
+    vf hi, lo;
+    neg_half_square(a, &hi, &lo);
+    vf pdf = K(0.3989422804014327f) * exp_core(hi, hi + lo, lo, 1);
     return FMA(x, pdf, cdf);
 }
 
