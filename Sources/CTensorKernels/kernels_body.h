@@ -200,55 +200,56 @@ static inline vf v_silu(vf x) {
 
 // MARK: gelu
 
-/// -a^2/2 as hi + lo, with lo the rounding error of hi (exact): through FMA where the target has it, else by
-/// splitting a = ah + al with ah holding 12 significant bits, so that ah * ah is exact:
-/// -a^2/2 = -ah^2/2 - al (a + ah)/2.
-static inline void neg_half_square(vf a, vf *hi, vf *lo) {
+/// The largest |x| the gelu kernels evaluate the normal tail at: e^(-x^2/2) rounds to 0 from there on (so
+/// gelu(x) is x or -0, gelu'(x) is 1 or 0), and -x^2/2 stays in the range exp_core takes without clamping.
+#define TK_GELU_CLAMP 14.5f
+
+/// e^(-a^2/2) for a in [0, TK_GELU_CLAMP], from an exact split of -a^2/2 into hi + lo, so that large a keep
+/// their relative accuracy (hi alone is off by up to 2^-18 for a near 14: 60 ulp after exp): with FMA,
+/// lo = the rounding error of (-a/2) * a; without, a = ah + al with ah holding 12 significant bits, so that
+/// ah * ah is exact and -a^2/2 = -ah^2/2 - al (a + ah)/2.
+static inline vf exp_neg_half_square(vf a) {
 #ifdef TK_HAS_FMA
-    vf m = a * a;
-    *hi = K(-0.5f) * m;
-    *lo = K(-0.5f) * FMA(a, a, -m);
+    vf na = K(-0.5f) * a;
+    vf hi = na * a;
+    vf lo = FMA(na, a, -hi);
+    return exp_core(hi, hi, lo, 1);
 #else
     vf ah = fbits(bits(a) & KI(~0xfff));
     vf al = a - ah;
-    *hi = K(-0.5f) * (ah * ah);
-    *lo = K(-0.5f) * (al * (a + ah));
+    vf hi = K(-0.5f) * (ah * ah);
+    vf lo = K(-0.5f) * (al * (a + ah));
+    return exp_core(hi, hi + lo, lo, 1);
 #endif
 }
 
-/// The largest |x| the gelu kernels evaluate erfc at: beyond it e^(-x^2/2) rounds to 0 (and gelu to x or -0),
-/// and below it e^(-x^2/2 + p) stays in the range exp_core takes without clamping.
-#define TK_GELU_CLAMP 14.4f
-
-/// erfc(|x| / sqrt 2) (Numerical Recipes' Chebyshev fit `erfcc`, fractional error below 1.2e-7:
-/// t e^(-z^2 + P(t)), t = 1 / (1 + z/2)), with e^(-x^2/2) evaluated from an exact split of x^2, so that large
-/// |x| keep their relative accuracy. P by Estrin's scheme (shorter dependency chains than Horner's).
-/// |x| is clamped at TK_GELU_CLAMP, where the result is 0.
-static inline vf erfc_half_sqrt2(vf x) {
-    vf a = vabs(x);
-    a = sel(a > K(TK_GELU_CLAMP), K(TK_GELU_CLAMP), a);
-    vf t = K(1.0f) / FMA(a, K(0.5f * 0.7071067811865475f), K(1.0f));
-    vf t2 = t * t, t4 = t2 * t2, t8 = t4 * t4;
-    vf p01 = FMA(K(1.00002368f), t, K(-1.26551223f));
-    vf p23 = FMA(K(0.09678418f), t, K(0.37409196f));
-    vf p45 = FMA(K(0.27886807f), t, K(-0.18628806f));
-    vf p67 = FMA(K(1.48851587f), t, K(-1.13520398f));
-    vf p89 = FMA(K(0.17087277f), t, K(-0.82215223f));
-    vf p = FMA(FMA(p67, t2, p45), t4, FMA(p23, t2, p01));
-    p = FMA(p89, t8, p);
-    vf hi, lo;
-    neg_half_square(a, &hi, &lo);
-    lo = lo + p;
-    // hi + lo >= -14.4^2/2 - 1.3 > -105: exp_core's range, NaN propagating.
-    return t * exp_core(hi, hi + lo, lo, 1);
+/// R(a) = Q(a) e^(a^2/2) for a in [0, TK_GELU_CLAMP], where Q(a) = 1 - Phi(a) = erfc(a / sqrt 2) / 2 is the
+/// normal upper tail: t P(t) with t = 1 / (1 + 0.35 a) and P of degree 8, fitted to the relative error of R
+/// (3.2e-8 before rounding; R falls smoothly from 1/2 at 0 like 1 / (a sqrt(2 pi))). Computed apart from
+/// e^(-a^2/2), so the division and polynomial run beside the exponential instead of after it.
+static inline vf normal_tail_ratio(vf a) {
+    vf t = K(1.0f) / FMA(a, K(0.35f), K(1.0f));
+    vf p = K(-2.915601225e-02f);
+    p = FMA(p, t, K(1.440216492e-01f));
+    p = FMA(p, t, K(-2.558194982e-01f));
+    p = FMA(p, t, K(1.592969667e-01f));
+    p = FMA(p, t, K(-2.319636290e-02f));
+    p = FMA(p, t, K(1.055455707e-01f));
+    p = FMA(p, t, K(1.198230889e-01f));
+    p = FMA(p, t, K(1.398632598e-01f));
+    p = FMA(p, t, K(1.396213220e-01f));
+    return t * p;
 }
 
-/// GELU, exact: x * Phi(x) = x/2 * erfc(-x / sqrt 2), from erfc on each side so that the negative tail keeps
-/// its relative accuracy (1 + erf(x) would cancel). -inf gives NaN (-inf * 0), as PyTorch's does.
+/// GELU, exact: x Phi(x), as x (R(a) e^(-a^2/2)) for x < 0 (a = |x|; multiplied in that order so that the
+/// product stays a normal float down to x = -13) and x (1 - R(a) e^(-a^2/2)) for x >= 0: the negative tail
+/// keeps its relative accuracy (1 + erf(x) would cancel). -inf gives NaN (-inf * 0), as PyTorch's does.
 static inline vf v_gelu(vf x) {
-    vf c = erfc_half_sqrt2(x);
-    vf half = K(0.5f) * x;
-    return sel(x < K(0.0f), half * c, half * (K(2.0f) - c));
+    vf a = vabs(x);
+    a = sel(a > K(TK_GELU_CLAMP), K(TK_GELU_CLAMP), a);
+    vf e = exp_neg_half_square(a);
+    vf r = normal_tail_ratio(a);
+    return sel(x < K(0.0f), (x * r) * e, x * (K(1.0f) - r * e));
 }
 
 /// GELU, tanh approximation (GPT-2's): x/2 * (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), computed as
@@ -261,17 +262,15 @@ static inline vf v_gelu_tanh(vf x) {
 
 // MARK: backward of the activations
 
-/// gelu'(x) = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi); Phi from erfc on each side, as forward,
-/// and e^(-x^2/2) from the same exact split of x^2.
+/// gelu'(x) = Phi(x) + x phi(x), with phi(x) = e^(-x^2/2) / sqrt(2 pi) and Phi as in gelu: one exponential
+/// for both.
 static inline vf v_gelu_grad(vf x) {
-    vf c = erfc_half_sqrt2(x);
-    vf cdf = sel(x < K(0.0f), K(0.5f) * c, FMA(K(-0.5f), c, K(1.0f)));
     vf a = vabs(x);
     a = sel(a > K(TK_GELU_CLAMP), K(TK_GELU_CLAMP), a);
-    vf hi, lo;
-    neg_half_square(a, &hi, &lo);
-    vf pdf = K(0.3989422804014327f) * exp_core(hi, hi + lo, lo, 1);
-    return FMA(x, pdf, cdf);
+    vf e = exp_neg_half_square(a);
+    vf q = normal_tail_ratio(a) * e;
+    vf cdf = sel(x < K(0.0f), q, K(1.0f) - q);
+    return FMA(x, K(0.3989422804014327f) * e, cdf);
 }
 
 /// gelu_tanh'(x) = s + 2 x s (1 - s) u'(x), with s = sigmoid(2u) = (1 + tanh u) / 2 and
