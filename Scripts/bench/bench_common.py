@@ -4,13 +4,16 @@ import time
 
 REPEATS = 7
 SAMPLE_SECONDS = 0.15
+CLOCK = time.perf_counter
 
 
 def options(argv):
     """`quick` (fewer, shorter samples), `threads=1,2`, `repeats=N`, `ops=exp,gelu` (only these cases; None
-    for all), `sizes=1,4` (in M elements; None for the script's own), as in common.lua."""
+    for all), `sizes=1,4` (in M elements; None for the script's own), `cpu` (process CPU time instead of wall
+    time, threads=1 only: steadier on a shared VM), as in common.lua."""
     global REPEATS, SAMPLE_SECONDS
-    opts = {"threads": [1, 2], "quick": False, "ops": None, "sizes": None}
+    global CLOCK
+    opts = {"threads": [1, 2], "quick": False, "ops": None, "sizes": None, "clock": None}
     for a in argv:
         if a == "quick":
             REPEATS, SAMPLE_SECONDS, opts["quick"] = 3, 0.05, True
@@ -22,22 +25,28 @@ def options(argv):
             opts["ops"] = set(a[4:].split(","))
         elif a.startswith("sizes="):
             opts["sizes"] = [int(m) << 20 for m in a[6:].split(",") if m]
+        elif a == "cpu":
+            opts["clock"] = "cpu"
+    if opts["clock"] == "cpu":
+        if opts["threads"] != [1]:
+            sys.exit("cpu: CPU time is a thread's time only with threads=1")
+        CLOCK = time.process_time
     return opts
 
 
 def measure(f):
     """Seconds per call of f: (median, min, max) over REPEATS samples of about SAMPLE_SECONDS each."""
     f()
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     f()
-    once = max(time.perf_counter() - t0, 1e-7)
+    once = max(CLOCK() - t0, 1e-7)
     iters = max(1, int(SAMPLE_SECONDS / once + 0.5))
     samples = []
     for _ in range(REPEATS):
-        s = time.perf_counter()
+        s = CLOCK()
         for _ in range(iters):
             f()
-        samples.append((time.perf_counter() - s) / iters)
+        samples.append((CLOCK() - s) / iters)
     samples.sort()
     n = len(samples)
     med = samples[n // 2] if n % 2 else (samples[n // 2 - 1] + samples[n // 2]) / 2

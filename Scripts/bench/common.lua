@@ -1,6 +1,8 @@
 -- common.lua: timing helpers shared by the Lua benchmarks (loaded with dofile by matmul.lua, elementwise.lua).
 --
 -- Wall time comes from sys.clock() (os.clock() is CPU time summed over threads: wrong for parallel kernels).
+-- Option `cpu` times single-threaded runs by os.clock() instead: on a VM shared with other work, CPU time
+-- leaves out the time other processes hold the core, so it is much steadier (it still counts page faults).
 -- Every measurement is a median over `repeats` samples; a sample runs the body `iters` times, with `iters`
 -- chosen so that one sample lasts about `sample_seconds`. Result lines are printed as key=value pairs that
 -- Scripts/bench/run.sh (and the comparison scripts) share:
@@ -12,12 +14,17 @@ M.repeats = 7
 M.sample_seconds = 0.15
 
 --- Options from the script's arguments: `quick` (fewer, shorter samples), `threads=1,2`, `repeats=N`,
---- `ops=exp,gelu` (only these cases; o.ops is nil for all), `sizes=1,4` (in M elements).
+--- `ops=exp,gelu` (only these cases; o.ops is nil for all), `sizes=1,4` (in M elements), `cpu` (CPU time:
+--- threads=1 only).
+M.clock = sys.clock
 function M.options(args)
   local o = { threads = { 1, 2 } }
+  local cpu = false
   for _, a in ipairs(args or {}) do
     if a == "quick" then
       M.repeats, M.sample_seconds, o.quick = 3, 0.05, true
+    elseif a == "cpu" then
+      cpu = true
     elseif a:match("^threads=") then
       o.threads = {}
       for t in a:sub(9):gmatch("%d+") do o.threads[#o.threads + 1] = tonumber(t) end
@@ -30,6 +37,10 @@ function M.options(args)
     elseif a:match("^repeats=") then
       M.repeats = tonumber(a:sub(9))
     end
+  end
+  if cpu then
+    if #o.threads ~= 1 or o.threads[1] ~= 1 then error("cpu: CPU time is a thread's time only with threads=1") end
+    M.clock, o.clock = os.clock, "cpu"
   end
   return o
 end
@@ -46,16 +57,16 @@ M.median = median
 function M.time(f)
   collectgarbage()
   f() -- warm up (first-touch page faults, thread pool start)
-  local t0 = sys.clock()
+  local t0 = M.clock()
   f()
-  local once = math.max(sys.clock() - t0, 1e-7)
+  local once = math.max(M.clock() - t0, 1e-7)
   local iters = math.max(1, math.floor(M.sample_seconds / once + 0.5))
   local samples = {}
   for r = 1, M.repeats do
     collectgarbage()
-    local s = sys.clock()
+    local s = M.clock()
     for _ = 1, iters do f() end
-    samples[r] = (sys.clock() - s) / iters
+    samples[r] = (M.clock() - s) / iters
   end
   local lo, hi = math.huge, 0
   for _, v in ipairs(samples) do lo = math.min(lo, v); hi = math.max(hi, v) end

@@ -1,5 +1,5 @@
 -- elementwise.lua: element-wise kernels, reductions, softmax and logsumexp on 1M..16M floats, 1 vs 2 threads.
---   tycho run Scripts/bench/elementwise.lua [quick] [threads=1,2] [ops=exp,gelu] [sizes=1,4]
+--   tycho run Scripts/bench/elementwise.lua [quick] [threads=1,2] [ops=exp,gelu] [sizes=1,4] [cpu]
 -- Reports GB/s (minimum memory traffic: bytes read + written per element, times elements, per second) and
 -- ns per element, medians. elementwise_torch.py measures the same operations in PyTorch.
 
@@ -41,7 +41,7 @@ for _, th in ipairs(opt.threads) do
       local med, lo, hi = B.time(function() return f(x, y, row, pos) end)
       B.report({ bench = "elementwise", impl = "tycho", case = name .. "/" .. (n >> 20) .. "M", threads = th },
         med, lo, hi, function(s) return bytes * n / s / 1e9 end, "GB/s",
-        { ns_per_elem = string.format("%.3f", med / n * 1e9) })
+        { ns_per_elem = string.format("%.3f", med / n * 1e9), clock = opt.clock })
       ::continue::
     end
   end

@@ -1,5 +1,5 @@
 """elementwise_torch.py: the operations of elementwise.lua in PyTorch (same sizes, method and output format).
-    python3 Scripts/bench/elementwise_torch.py [quick] [threads=1,2] [ops=exp,gelu] [sizes=1,4]
+    python3 Scripts/bench/elementwise_torch.py [quick] [threads=1,2] [ops=exp,gelu] [sizes=1,4] [cpu]
 """
 import os
 import sys
@@ -43,7 +43,8 @@ def main():
                         continue
                     med, lo, hi = B.measure(lambda: f(x, y, row, pos))
                     B.report("elementwise", "torch", f"{name}/{n >> 20}M", th, med, lo, hi,
-                             lambda s: nbytes * n / s / 1e9, "GB/s", {"ns_per_elem": f"{med / n * 1e9:.3f}"})
+                             lambda s: nbytes * n / s / 1e9, "GB/s",
+                             {"ns_per_elem": f"{med / n * 1e9:.3f}", **({"clock": "cpu"} if opts["clock"] else {})})
 
 
 if __name__ == "__main__":

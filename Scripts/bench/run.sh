@@ -6,7 +6,8 @@
 # and report the median (the VM is noisy); only=: one of the two benchmarks; interleave: element-wise
 # operations alternate between Tycho and PyTorch one operation at a time, so that each pair is measured
 # seconds apart (other load on the VM comes and goes within a program's run); scratch=DIR: SwiftPM's build
-# directory (default .build). Raw result lines are kept in DIR/bench-results.txt.
+# directory (default .build). With the element-wise benchmark, kernels.c times the C kernels alone.
+# Raw result lines are kept in DIR/bench-results.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -32,6 +33,11 @@ tycho="$scratch/release/tycho"
 if [ "$only" != elementwise ]; then
     echo "== compiling Scripts/bench/sgemm_openblas.c" >&2
     cc -O2 -o "$scratch/sgemm_openblas" Scripts/bench/sgemm_openblas.c $(pkg-config --cflags --libs openblas)
+fi
+if [ "$only" != matmul ]; then
+    echo "== compiling Scripts/bench/kernels.c" >&2
+    clang -O2 -I Sources/CTensorKernels/include -o "$scratch/kernels" Scripts/bench/kernels.c \
+        Sources/CTensorKernels/*.c -lm
 fi
 
 torch=yes
@@ -69,6 +75,7 @@ for r in $(seq 1 "$rounds"); do
             "$tycho" run Scripts/bench/elementwise.lua "${args[@]}" | tee -a "$out"
             if [ "$torch" = yes ]; then python3 Scripts/bench/elementwise_torch.py "${args[@]}" | tee -a "$out"; fi
         fi
+        "$scratch/kernels" | tee -a "$out"
     fi
 done
 echo

@@ -9,6 +9,7 @@ from collections import defaultdict
 
 def parse(path):
     rows = defaultdict(list)
+    mins = defaultdict(list)
     extra = {}
     for line in open(path):
         if not line.startswith("bench="):
@@ -16,7 +17,13 @@ def parse(path):
         f = dict(kv.split("=", 1) for kv in line.split())
         key = (f["bench"], f["impl"], f["case"], int(f["threads"]))
         rows[key].append(float(f["median"]))
+        if "min" in f:
+            mins[key].append(float(f["min"]))
         extra[key] = f
+    # kernels.c lines: the minimum over its samples (and over rounds) is the figure to read.
+    for key, v in mins.items():
+        if key[0] == "kernels":
+            extra[key] = dict(extra[key], best=min(v))
     return {k: statistics.median(v) for k, v in rows.items()}, extra
 
 
@@ -58,6 +65,9 @@ def main():
                       f"{'-' if r1 is None else f'{r1:.0%}'} | {'-' if r2 is None else f'{r2:.0%}'} |")
         print()
 
+    if cases_of(res, "kernels"):
+        kernels_table(res, extra)
+
     if cases_of(res, "elementwise"):
         print("### element-wise, GB/s of minimum memory traffic (median; higher is better)")
         print()
@@ -83,6 +93,24 @@ def main():
                 line += f" {fmt(s1, 2)} | {fmt(s2, 2)} |"
             print(line)
         print()
+
+
+def kernels_table(res, extra):
+    variants = []
+    for (b, i, _, _) in res:
+        if b == "kernels" and i not in variants:
+            variants.append(i)
+    print("### CTensorKernels alone, ns per element (thread CPU time, minimum over samples; lower is better)")
+    print()
+    print("| kernel | " + " | ".join(variants) + " |")
+    print("|---|" + "---|" * len(variants))
+    for c in cases_of(res, "kernels"):
+        cells = []
+        for v in variants:
+            e = extra.get(("kernels", v, c, 1))
+            cells.append("-" if e is None else f"{e['best']:.2f}")
+        print(f"| {c} | " + " | ".join(cells) + " |")
+    print()
 
 
 if __name__ == "__main__":

@@ -241,15 +241,15 @@ static inline vf normal_tail_ratio(vf a) {
     return t * p;
 }
 
-/// GELU, exact: x Phi(x), as x (R(a) e^(-a^2/2)) for x < 0 (a = |x|; multiplied in that order so that the
-/// product stays a normal float down to x = -13) and x (1 - R(a) e^(-a^2/2)) for x >= 0: the negative tail
-/// keeps its relative accuracy (1 + erf(x) would cancel). -inf gives NaN (-inf * 0), as PyTorch's does.
+/// GELU, exact: x Phi(x), with Phi(x) = Q(a) for x < 0 and 1 - Q(a) for x >= 0 (a = |x|, Q(a) = R(a) e^(-a^2/2)):
+/// the negative tail keeps its relative accuracy (1 + erf(x) would cancel). Q is subnormal below x = -12.9,
+/// which costs a few ulp there (still within the bound tested down to -13). -inf gives NaN (-inf * 0), as
+/// PyTorch's does.
 static inline vf v_gelu(vf x) {
     vf a = vabs(x);
     a = sel(a > K(TK_GELU_CLAMP), K(TK_GELU_CLAMP), a);
-    vf e = exp_neg_half_square(a);
-    vf r = normal_tail_ratio(a);
-    return sel(x < K(0.0f), (x * r) * e, x * (K(1.0f) - r * e));
+    vf q = normal_tail_ratio(a) * exp_neg_half_square(a);
+    return x * sel(x < K(0.0f), q, K(1.0f) - q);
 }
 
 /// GELU, tanh approximation (GPT-2's): x/2 * (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), computed as
