@@ -127,22 +127,26 @@ static inline vf exp_core(vf h, vf x, vf lo, int has_lo) {
 
 /// e^x. NaN gives NaN, +inf (or overflow) +inf, -inf (or underflow) 0. At most 1 ulp.
 static inline vf v_exp(vf x) {
-    // Clamping keeps q in [-151, 151]; the ends over- or underflow through the scaling anyway.
+    // Clamping keeps q in [-151, 151]; the ends over- or underflow through the scaling anyway. NaN passes
+    // the clamps (its comparisons are false) and every step after.
     vf h = sel(x > K(104.0f), K(104.0f), x);
     h = sel(x < K(-104.0f), K(-104.0f), h);
-    return sel(is_nan(x), x, exp_core(h, h, K(0.0f), 0));
+    return exp_core(h, h, K(0.0f), 0);
+}
+
+/// e^x for x <= 0 or NaN (softmax's x - max, sigmoid's -|x|): only the lower clamp.
+static inline vf v_exp_neg(vf x) {
+    vf h = sel(x < K(-104.0f), K(-104.0f), x);
+    return exp_core(h, h, K(0.0f), 0);
 }
 
 // MARK: log
 
-/// Natural logarithm: x = 2^k (1 + f) with 1 + f in [sqrt(2)/2, sqrt(2)) (musl's bit trick), then Cephes'
-/// logf polynomial in f, with ln 2 split so that k ln2 adds exactly. NaN and x < 0 give NaN, 0 gives -inf,
-/// +inf gives +inf; subnormal x are scaled by 2^23 first.
-static inline vf v_log(vf x) {
-    vi tiny = x < K(1.17549435e-38f);  // subnormal, zero or negative
-    vf xs = sel(tiny, x * K(8388608.0f), x);
-    vi ix = bits(xs) + KI(0x3f800000 - 0x3f3504f3);
-    vi k = (ix >> 23) - KI(0x7f) - (tiny & KI(23));
+/// log(x) for positive normal x: x = 2^k (1 + f) with 1 + f in [sqrt(2)/2, sqrt(2)) (musl's bit trick), then
+/// Cephes' logf polynomial in f, with ln 2 split so that k ln2 adds exactly. `kadj` is added to k.
+static inline vf log_core(vf x, vi kadj) {
+    vi ix = bits(x) + KI(0x3f800000 - 0x3f3504f3);
+    vi k = (ix >> 23) - KI(0x7f) + kadj;
     vf f = fbits((ix & KI(0x007fffff)) + KI(0x3f3504f3)) - K(1.0f);
     vf e = __builtin_convertvector(k, vf);
     vf z = f * f;
@@ -159,11 +163,27 @@ static inline vf v_log(vf x) {
     y = FMA(e, K(-2.12194440e-4f), y);
     y = FMA(z, K(-0.5f), y);
     vf r = f + y;
-    r = FMA(e, K(0.693359375f), r);
+    return FMA(e, K(0.693359375f), r);
+}
+
+/// log(x) for the inputs log_core does not take: subnormal x scaled by 2^23 first; NaN and x < 0 give NaN,
+/// 0 gives -inf, +inf gives +inf.
+static vf log_special(vf x) {
+    vi tiny = x < K(1.17549435e-38f);
+    vf r = log_core(sel(tiny, x * K(8388608.0f), x), tiny & KI(-23));
     r = sel(x == K(INFINITY), x, r);
     r = sel(x == K(0.0f), K(-INFINITY), r);
     r = sel(x < K(0.0f), K(NAN), r);
     return sel(is_nan(x), x, r);
+}
+
+/// Natural logarithm, at most 0.75 ulp. Lanes outside the positive normal range (rare) are recomputed by
+/// log_special; that changes only their own results, so skipping it when no lane needs it changes nothing.
+static inline vf v_log(vf x) {
+    vf r = log_core(x, KI(0));
+    vi ordinary = (x >= K(1.17549435e-38f)) & (x < K(INFINITY));
+    if (__builtin_reduce_and(ordinary) == 0) r = sel(ordinary, r, log_special(x));
+    return r;
 }
 
 // MARK: tanh, sigmoid, silu
@@ -180,7 +200,9 @@ static inline vf v_tanh(vf x) {
     p = FMA(p, z, K(0.13331442142290018f));
     p = FMA(p, z, K(-0.33333281939654075f));
     vf small = FMA(a * z, p, a);
-    vf e = v_exp(a + a);
+    // tanh(a) rounds to 1 from a = 9.01 on: clamping there keeps e^(2a) finite, with no clamps inside exp.
+    vf c = sel(a > K(9.5f), K(9.5f), a);
+    vf e = exp_core(c + c, c + c, K(0.0f), 0);
     vf big = K(1.0f) - K(2.0f) / (e + K(1.0f));
     vf r = sel(a < K(0.625f), small, big);
     return fbits(bits(r) | (bits(x) & KI((int32_t)0x80000000)));  // tanh(-x) = -tanh(x), -0 included
@@ -188,13 +210,13 @@ static inline vf v_tanh(vf x) {
 
 /// 1 / (1 + e^-x) as 1 / (1 + e^-|x|), or e^-|x| / (1 + e^-|x|) for x < 0: no overflow, no cancellation.
 static inline vf v_sigmoid(vf x) {
-    vf e = v_exp(-vabs(x));
+    vf e = v_exp_neg(-vabs(x));
     return sel(x < K(0.0f), e, K(1.0f)) / (K(1.0f) + e);
 }
 
 /// x / (1 + e^-x), through e^-|x| as sigmoid.
 static inline vf v_silu(vf x) {
-    vf e = v_exp(-vabs(x));
+    vf e = v_exp_neg(-vabs(x));
     return sel(x < K(0.0f), x * e, x) / (K(1.0f) + e);
 }
 
@@ -256,7 +278,7 @@ static inline vf v_gelu(vf x) {
 /// x / (1 + e^(-2u)), through e^(-2|u|) as sigmoid: no cancellation of 1 + tanh(u) for negative x.
 static inline vf v_gelu_tanh(vf x) {
     vf u = K(0.7978845608028654f) * FMA(K(0.044715f) * x * x, x, x);
-    vf e = v_exp(K(-2.0f) * vabs(u));
+    vf e = v_exp_neg(K(-2.0f) * vabs(u));
     return sel(u < K(0.0f), x * e, x) / (K(1.0f) + e);
 }
 
@@ -278,7 +300,7 @@ static inline vf v_gelu_grad(vf x) {
 static inline vf v_gelu_tanh_grad(vf x) {
     vf x2 = x * x;
     vf u = K(0.7978845608028654f) * FMA(K(0.044715f) * x2, x, x);
-    vf e = v_exp(K(-2.0f) * vabs(u));
+    vf e = v_exp_neg(K(-2.0f) * vabs(u));
     vf inv = K(1.0f) / (K(1.0f) + e);
     vi neg = u < K(0.0f);
     vf s = sel(neg, e, K(1.0f)) * inv;
@@ -289,7 +311,7 @@ static inline vf v_gelu_tanh_grad(vf x) {
 
 /// silu'(x) = s (1 + x (1 - s)), s = sigmoid(x), with s and 1 - s from e^-|x|.
 static inline vf v_silu_grad(vf x) {
-    vf e = v_exp(-vabs(x));
+    vf e = v_exp_neg(-vabs(x));
     vf inv = K(1.0f) / (K(1.0f) + e);
     vi neg = x < K(0.0f);
     vf s = sel(neg, e, K(1.0f)) * inv;
@@ -358,18 +380,18 @@ static inline float row_exp_sum(const float *x, float *y, long n, float m) {
     vf mv = K(m), a0 = K(0.0f), a1 = K(0.0f);
     long i = 0;
     for (; i + 2 * W <= n; i += 2 * W) {
-        vf e0 = v_exp(ld(x + i) - mv), e1 = v_exp(ld(x + i + W) - mv);
+        vf e0 = v_exp_neg(ld(x + i) - mv), e1 = v_exp_neg(ld(x + i + W) - mv);
         a0 += e0;
         a1 += e1;
         if (y) { st(y + i, e0); st(y + i + W, e1); }
     }
     for (; i + W <= n; i += W) {
-        vf e = v_exp(ld(x + i) - mv);
+        vf e = v_exp_neg(ld(x + i) - mv);
         a0 += e;
         if (y) st(y + i, e);
     }
     if (i < n) {
-        vf e = v_exp(ld_part(x + i, n - i, -INFINITY) - mv);
+        vf e = v_exp_neg(ld_part(x + i, n - i, -INFINITY) - mv);
         a1 += e;
         if (y) st_part(y + i, e, n - i);
     }
@@ -418,11 +440,11 @@ static float k_logsumexp(const float *x, long n, long s) {
         vf mv = K(m), a0 = K(0.0f), a1 = K(0.0f);
         long i = 0;
         for (; i + 2 * W <= n; i += 2 * W) {
-            a0 += v_exp(ld_strided(x + i * s, s, W, 0.0f) - mv);
-            a1 += v_exp(ld_strided(x + (i + W) * s, s, W, 0.0f) - mv);
+            a0 += v_exp_neg(ld_strided(x + i * s, s, W, 0.0f) - mv);
+            a1 += v_exp_neg(ld_strided(x + (i + W) * s, s, W, 0.0f) - mv);
         }
-        for (; i + W <= n; i += W) a0 += v_exp(ld_strided(x + i * s, s, W, 0.0f) - mv);
-        if (i < n) a1 += v_exp(ld_strided(x + i * s, s, n - i, -INFINITY) - mv);
+        for (; i + W <= n; i += W) a0 += v_exp_neg(ld_strided(x + i * s, s, W, 0.0f) - mv);
+        if (i < n) a1 += v_exp_neg(ld_strided(x + i * s, s, n - i, -INFINITY) - mv);
         sum = hsum(a0 + a1);
     }
     return m + logf(sum);
@@ -493,7 +515,7 @@ static void k_softmax_cols(const float *x, float *y, long n, long s, long width,
         m = sel(m == K(-INFINITY), K(0.0f), m);
         vf acc = K(0.0f);
         for (long k = 0; k < n; k++) {
-            vf e = v_exp(col_ld(xc + k * s, cw, 0.0f) - m);
+            vf e = v_exp_neg(col_ld(xc + k * s, cw, 0.0f) - m);
             acc += e;
             if (!log) col_st(yc + k * s, e, cw);
         }
