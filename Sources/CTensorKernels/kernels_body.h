@@ -13,11 +13,17 @@
 //
 // Rules that keep results deterministic and accurate:
 // - Every step is lane-wise (no horizontal operation inside an element-wise function), and a ragged end is
-//   copied into a padded vector and run through the same code, so an element's result never depends on its
-//   position. The row kernels reduce in a fixed order that depends only on the row length.
+//   loaded into a padded vector and run through the same code, so an element's result never depends on its
+//   position. The row kernels reduce in a fixed order that depends only on the row length. A branch on a
+//   whole vector (log's rare inputs) may only choose whether to recompute lanes that need it.
 // - No fast-math: contraction is off (FP_CONTRACT below) and FMA is used only where FMA() says so.
-// - Polynomials and constants are those of the Swift code they replace (VectorMath.swift before this file),
-//   except tanh and log, which are new (coefficients and error bounds in their comments).
+// - exp, sigmoid, silu and gelu_tanh keep the formulas of the Swift code they replace (VectorMath.swift
+//   before this file); log, tanh and gelu are new (coefficients and error bounds in their comments).
+//
+// Largest errors against double precision over about 400,000 inputs each, every variant: exp 0.92 ulp,
+// log 0.75, tanh 1.3, sigmoid 1.9, silu 2.6, gelu 6.2, gelu_tanh 10.2 (on [-3, 20]; below -3 the float
+// rounding of u dominates, as in any float implementation). Tests/TychoTensorTests/VectorMathTests.swift
+// checks 1, 1, 2, 3, 4, 12 and 12 ulp.
 
 #pragma STDC FP_CONTRACT OFF
 // Vectors wider than the baseline target's registers are passed between static functions only (all inlined):
