@@ -76,7 +76,10 @@ def main():
         for t in threads:
             hdr += f" Tycho {t}t | PyTorch {t}t | Tycho/PyTorch {t}t |"
             sep += "---|---|---|"
-        if len(threads) > 1:
+        # Scaling columns only when every thread count was timed by the same clock (`cpu` is one-thread only).
+        clocks = {e.get("clock", "wall") for k, e in extra.items() if k[0] == "elementwise"}
+        scaling = len(threads) > 1 and len(clocks) == 1
+        if scaling:
             hdr += f" Tycho {threads[-1]}t/{threads[0]}t | PyTorch {threads[-1]}t/{threads[0]}t |"
             sep += "---|---|"
         print(hdr)
@@ -87,7 +90,7 @@ def main():
                 ty, pt = get("elementwise", "tycho", c, t), get("elementwise", "torch", c, t)
                 r = ratio(ty, pt)
                 line += f" {fmt(ty)} | {fmt(pt)} | {'-' if r is None else f'{r:.2f}'} |"
-            if len(threads) > 1:
+            if scaling:
                 s1 = ratio(get("elementwise", "tycho", c, threads[-1]), get("elementwise", "tycho", c, threads[0]))
                 s2 = ratio(get("elementwise", "torch", c, threads[-1]), get("elementwise", "torch", c, threads[0]))
                 line += f" {fmt(s1, 2)} | {fmt(s2, 2)} |"
