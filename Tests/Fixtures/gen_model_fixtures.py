@@ -384,6 +384,9 @@ def main():
     batch, prompts = corpus_sequences(tok)
     for name in ("gpt2", "llama", "qwen2"):
         make_fixture(name, tok, batch, prompts)
+    # The Lua tests read the values they need from <name>_ref.lua.
+    import ref_json_to_lua
+    ref_json_to_lua.main()
 
 
 if __name__ == "__main__":
