@@ -171,6 +171,13 @@ public final class Llama: LanguageModel {
             j["mlp_bias"] = config.mlpBias
         }
         if let hd = config.headDim { j["head_dim"] = hd }
+        // transformers 5 reads rope_parameters; 4.x reads rope_theta and rope_scaling. Write both.
+        var ropeParameters: [String: Any] = ["rope_theta": config.ropeTheta, "rope_type": "default"]
+        if let s = config.ropeScaling {
+            ropeParameters = ["rope_theta": config.ropeTheta, "rope_type": "llama3", "factor": s.factor, "low_freq_factor": s.lowFreqFactor,
+                              "high_freq_factor": s.highFreqFactor, "original_max_position_embeddings": Int(s.originalMaxPositions)]
+        }
+        j["rope_parameters"] = ropeParameters
         if let s = config.ropeScaling {
             j["rope_scaling"] = ["rope_type": "llama3", "factor": s.factor, "low_freq_factor": s.lowFreqFactor,
                                  "high_freq_factor": s.highFreqFactor, "original_max_position_embeddings": Int(s.originalMaxPositions)]
