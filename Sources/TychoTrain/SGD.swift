@@ -1,0 +1,129 @@
+// SGD.swift: stochastic gradient descent with momentum, dampening, weight decay and Nesterov momentum, exactly as
+// torch.optim.SGD computes it (its single-tensor path, the one PyTorch runs on CPU), element by element in float32:
+//
+//   g = grad + weight_decay * p                      when weight_decay != 0
+//   b = g                                            the first step with momentum (momentum_buffer = a copy of g)
+//   b = b * momentum + (1 - dampening) * g           later steps (PyTorch's buf.mul_(momentum).add_(g, alpha))
+//   g = g + momentum * b  (nesterov)   or   g = b    when momentum != 0
+//   p = p - lr * g                                   (param.add_(g, alpha=-lr))
+//
+// State per parameter: momentum_buffer (the parameter's size), only when momentum != 0.
+
+import Foundation
+import TychoTensor
+
+public final class SGD: Optimizer {
+    /// The hyperparameters of one parameter group, with PyTorch's defaults.
+    public struct Options: Equatable {
+        public var lr: Float
+        public var momentum: Float
+        public var dampening: Float
+        public var weightDecay: Float
+        public var nesterov: Bool
+
+        public init(lr: Float = 1e-3, momentum: Float = 0, dampening: Float = 0, weightDecay: Float = 0,
+                    nesterov: Bool = false) {
+            self.lr = lr
+            self.momentum = momentum
+            self.dampening = dampening
+            self.weightDecay = weightDecay
+            self.nesterov = nesterov
+        }
+
+        /// Throws `InvalidOption` for values PyTorch refuses (and for non-finite ones and dampening outside [0, 1]).
+        public func validate() throws {
+            try InvalidOption.check("lr", lr, atLeast: 0)
+            try InvalidOption.check("momentum", momentum, atLeast: 0)
+            try InvalidOption.check("dampening", dampening, atLeast: 0, atMost: 1)
+            try InvalidOption.check("weight_decay", weightDecay, atLeast: 0)
+            if nesterov && (momentum <= 0 || dampening != 0) {
+                throw InvalidOption("nesterov", "false unless momentum > 0 and dampening = 0", got: "true")
+            }
+        }
+    }
+
+    /// The options of each group.
+    public private(set) var options: [Options]
+    /// momentum_buffer of each parameter (nil until its first step with momentum).
+    var momentumBuffers: [Tensor?]
+    /// Buffers allocated by this step, which take a copy of the grad instead of the momentum update.
+    private var fresh: Set<Int> = []
+
+    /// One group of parameters.
+    public convenience init(_ params: [Tensor], _ options: Options = Options()) throws {
+        try self.init(groups: [(params, options)])
+    }
+
+    /// Several groups, each with its own options (PyTorch's param groups).
+    public init(groups: [(params: [Tensor], options: Options)]) throws {
+        for g in groups { try g.options.validate() }
+        options = groups.map(\.options)
+        momentumBuffers = []
+        try super.init(name: "SGD", groups: groups.map(\.params))
+        momentumBuffers = Array(repeating: nil, count: params.count)
+    }
+
+    override func prepareState(_ i: Int) throws -> Int {
+        guard options[group(of: i)].momentum != 0, momentumBuffers[i] == nil else { return 0 }
+        let b = try Tensor(uninitializedShape: params[i].shape)
+        momentumBuffers[i] = b
+        fresh.insert(i)
+        return b.storage.byteCount
+    }
+
+    override func update(_ i: Int, grad: Tensor) {
+        let o = options[group(of: i)]
+        let p = params[i].basePointer, g = UnsafePointer(grad.basePointer), n = params[i].count
+        let wd = o.weightDecay, momentum = o.momentum, nesterov = o.nesterov
+        let alpha = Float(1 - Double(o.dampening)), negLR = -o.lr
+        let buffer = momentum != 0 ? momentumBuffers[i]?.basePointer : nil
+        let first = fresh.remove(i) != nil
+        forChunks(n, cost: 4) { r in
+            forLanes(r) { k, c in
+                let pv = loadLanes(p + k, c)
+                var gv = loadLanes(g + k, c)
+                if wd != 0 { gv = gv + wd * pv }
+                if let buffer {
+                    let bv = first ? gv : loadLanes(buffer + k, c) * momentum + alpha * gv
+                    storeLanes(bv, buffer + k, c)
+                    gv = nesterov ? gv + momentum * bv : bv
+                }
+                storeLanes(pv + negLR * gv, p + k, c)
+            }
+        }
+    }
+
+    override func hyperparameters(_ g: Int) -> [(name: String, value: Float)] {
+        let o = options[g]
+        return [("lr", o.lr), ("momentum", o.momentum), ("dampening", o.dampening),
+                ("weight_decay", o.weightDecay), ("nesterov", o.nesterov ? 1 : 0)]
+    }
+
+    override func prepareHyperparameters(_ g: Int, _ values: [String: Float]) throws -> () -> Void {
+        let nesterov = values["nesterov"] ?? 0
+        guard nesterov == 0 || nesterov == 1 else { throw InvalidOption("nesterov", "0 or 1", got: formatValue(nesterov)) }
+        let o = Options(lr: values["lr"] ?? 0, momentum: values["momentum"] ?? 0, dampening: values["dampening"] ?? 0,
+                        weightDecay: values["weight_decay"] ?? 0, nesterov: nesterov == 1)
+        try o.validate()
+        return { self.options[g] = o }
+    }
+
+    override func describeGroup(_ g: Int) -> String {
+        let o = options[g]
+        return "lr=\(formatValue(o.lr)), momentum=\(formatValue(o.momentum)), dampening=\(formatValue(o.dampening)), weight_decay=\(formatValue(o.weightDecay)), nesterov=\(o.nesterov)"
+    }
+
+    override func bufferShapes(_ i: Int) -> [(name: String, shape: [Int])] {
+        [("momentum_buffer", params[i].shape)]
+    }
+
+    override func buffers(_ i: Int) -> [String: Tensor]? {
+        guard !fresh.contains(i) else { return nil }  // allocated by a step that failed before filling it
+        return momentumBuffers[i].map { ["momentum_buffer": $0] }
+    }
+
+    override func setBuffers(_ i: Int, _ buffers: [String: Tensor]?) {
+        momentumBuffers[i] = buffers?["momentum_buffer"]
+        fresh.remove(i)
+    }
+}
