@@ -83,34 +83,62 @@ public final class AdamW: Optimizer {
         guard let expAvg = expAvg[i], let expAvgSq = expAvgSq[i] else { return }  // prepared by step()
         let o = options[group(of: i)]
         stepCounts[i] += 1
-        let t = Double(stepCounts[i])
         let p = params[i].basePointer, g = UnsafePointer(grad.basePointer), n = params[i].count
         let m = expAvg.basePointer, v = expAvgSq.basePointer
 
-        let decays = o.weightDecay != 0
-        let decay = Float(1 - Double(o.lr) * Double(o.weightDecay))
-        let w = Float(1 - Double(o.beta1))           // lerp weight
-        let small = Swift.abs(w) < 0.5, oneMinusW = 1 - w
-        let beta2 = o.beta2, c2 = Float(1 - Double(o.beta2))
-        let biasCorrection1 = 1 - pow(Double(o.beta1), t)
-        let biasCorrection2 = 1 - pow(Double(o.beta2), t)
-        let negStepSize = Float(-(Double(o.lr) / biasCorrection1))
-        let bc2Sqrt = Float(pow(biasCorrection2, 0.5))
-        let eps = o.eps
-        forChunks(n, cost: 6) { r in
-            forLanes(r) { k, c in
-                var pv = loadLanes(p + k, c)
-                if decays { pv = pv * decay }
-                let gv = loadLanes(g + k, c)
-                let mv = loadLanes(m + k, c)
-                let d = gv - mv
-                let mNew = small ? mv + w * d : gv - d * oneMinusW
-                let vNew = loadLanes(v + k, c) * beta2 + c2 * gv * gv
-                let denom = vNew.squareRoot() / bc2Sqrt + eps
-                storeLanes(mNew, m + k, c)
-                storeLanes(vNew, v + k, c)
-                storeLanes(pv + negStepSize * mNew / denom, p + k, c)
+        let k = Kernel(options: o, step: Double(stepCounts[i]))
+        forChunks(n, cost: 7) { r in
+            // Whole vectors, then the ragged end through the same lane function (zero-padded).
+            var j = r.lowerBound
+            while j + 8 <= r.upperBound {
+                let (pv, mv, vv) = k(load8(p + j), load8(g + j), load8(m + j), load8(v + j))
+                store8(pv, p + j)
+                store8(mv, m + j)
+                store8(vv, v + j)
+                j += 8
             }
+            if j < r.upperBound {
+                let c = r.upperBound - j
+                let (pv, mv, vv) = k(loadLanes(p + j, c), loadLanes(g + j, c), loadLanes(m + j, c), loadLanes(v + j, c))
+                storeLanes(pv, p + j, c)
+                storeLanes(mv, m + j, c)
+                storeLanes(vv, v + j, c)
+            }
+        }
+    }
+
+    /// The AdamW update of 8 elements, with the scalars of one parameter's step.
+    struct Kernel {
+        let decays: Bool, decay: Float       // p *= 1 - lr * wd
+        let w: Float, small: Bool, oneMinusW: Float  // lerp weight 1 - beta1 and PyTorch's branch on it
+        let beta2: Float, c2: Float          // v = v * beta2 + (1 - beta2) * g * g
+        let bc2Sqrt: Float, eps: Float       // denom = sqrt(v) / sqrt(1 - beta2^t) + eps
+        let negStepSize: Float               // -lr / (1 - beta1^t)
+
+        init(options o: Options, step t: Double) {
+            decays = o.weightDecay != 0
+            decay = Float(1 - Double(o.lr) * Double(o.weightDecay))
+            w = Float(1 - Double(o.beta1))
+            small = Swift.abs(w) < 0.5
+            oneMinusW = 1 - w
+            beta2 = o.beta2
+            c2 = Float(1 - Double(o.beta2))
+            let biasCorrection1 = 1 - pow(Double(o.beta1), t)
+            let biasCorrection2 = 1 - pow(Double(o.beta2), t)
+            negStepSize = Float(-(Double(o.lr) / biasCorrection1))
+            bc2Sqrt = Float(pow(biasCorrection2, 0.5))
+            eps = o.eps
+        }
+
+        /// (p, g, m, v) -> updated (p, m, v).
+        @inline(__always)
+        func callAsFunction(_ p: Lanes, _ g: Lanes, _ m: Lanes, _ v: Lanes) -> (Lanes, Lanes, Lanes) {
+            let pd = decays ? p * decay : p
+            let d = g - m
+            let mNew = small ? m + w * d : g - d * oneMinusW
+            let vNew = v * beta2 + c2 * g * g
+            let denom = vNew.squareRoot() / bc2Sqrt + eps
+            return (pd + negStepSize * mNew / denom, mNew, vNew)
         }
     }
 

@@ -61,8 +61,14 @@ public enum GradClipping {
     @inline(__always)
     static func blockSum(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
         var acc = SIMD8<Double>(repeating: 0)
-        forLanes(0..<n) { k, c in
-            let x = SIMD8<Double>(loadLanes(p + k, c))
+        var j = 0
+        while j + 8 <= n {
+            let x = SIMD8<Double>(load8(p + j))
+            acc += x * x
+            j += 8
+        }
+        if j < n {
+            let x = SIMD8<Double>(loadLanes(p + j, n - j))
             acc += x * x
         }
         return acc.sum()
@@ -77,7 +83,12 @@ public enum GradClipping {
         }
         let p = g.basePointer
         forChunks(g.count, cost: 2) { r in
-            forLanes(r) { k, c in storeLanes(loadLanes(p + k, c) * coef, p + k, c) }
+            var j = r.lowerBound
+            while j + 8 <= r.upperBound {
+                store8(load8(p + j) * coef, p + j)
+                j += 8
+            }
+            if j < r.upperBound { storeLanes(loadLanes(p + j, r.upperBound - j) * coef, p + j, r.upperBound - j) }
         }
         g.storage.version &+= 1
     }

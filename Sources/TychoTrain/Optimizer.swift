@@ -374,13 +374,3 @@ typealias Lanes = SIMD8<Float>
     if count == 8 { store8(v, p); return }
     for k in 0..<count { p[k] = v[k] }
 }
-
-/// Calls `body(offset, count)` over `r` in vectors of 8 elements, then once for the ragged end.
-@inline(__always) func forLanes(_ r: Range<Int>, _ body: (Int, Int) -> Void) {
-    var k = r.lowerBound
-    while k + 8 <= r.upperBound {
-        body(k, 8)
-        k += 8
-    }
-    if k < r.upperBound { body(k, r.upperBound - k) }
-}

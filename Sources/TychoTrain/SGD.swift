@@ -74,22 +74,55 @@ public final class SGD: Optimizer {
     override func update(_ i: Int, grad: Tensor) {
         let o = options[group(of: i)]
         let p = params[i].basePointer, g = UnsafePointer(grad.basePointer), n = params[i].count
-        let wd = o.weightDecay, momentum = o.momentum, nesterov = o.nesterov
-        let alpha = Float(1 - Double(o.dampening)), negLR = -o.lr
-        let buffer = momentum != 0 ? momentumBuffers[i]?.basePointer : nil
-        let first = fresh.remove(i) != nil
-        forChunks(n, cost: 4) { r in
-            forLanes(r) { k, c in
-                let pv = loadLanes(p + k, c)
-                var gv = loadLanes(g + k, c)
-                if wd != 0 { gv = gv + wd * pv }
-                if let buffer {
-                    let bv = first ? gv : loadLanes(buffer + k, c) * momentum + alpha * gv
-                    storeLanes(bv, buffer + k, c)
-                    gv = nesterov ? gv + momentum * bv : bv
+        let k = Kernel(wd: o.weightDecay, momentum: o.momentum, alpha: Float(1 - Double(o.dampening)),
+                       nesterov: o.nesterov, negLR: -o.lr, first: fresh.remove(i) != nil)
+        guard let buffer = o.momentum != 0 ? momentumBuffers[i]?.basePointer : nil else {
+            forChunks(n, cost: 3) { r in
+                var j = r.lowerBound
+                while j + 8 <= r.upperBound {
+                    store8(k.plain(load8(p + j), load8(g + j)), p + j)
+                    j += 8
                 }
-                storeLanes(pv + negLR * gv, p + k, c)
+                if j < r.upperBound {
+                    let c = r.upperBound - j
+                    storeLanes(k.plain(loadLanes(p + j, c), loadLanes(g + j, c)), p + j, c)
+                }
             }
+            return
+        }
+        forChunks(n, cost: 5) { r in
+            var j = r.lowerBound
+            while j + 8 <= r.upperBound {
+                let (pv, bv) = k.withMomentum(load8(p + j), load8(g + j), load8(buffer + j))
+                store8(pv, p + j)
+                store8(bv, buffer + j)
+                j += 8
+            }
+            if j < r.upperBound {
+                let c = r.upperBound - j
+                let (pv, bv) = k.withMomentum(loadLanes(p + j, c), loadLanes(g + j, c), loadLanes(buffer + j, c))
+                storeLanes(pv, p + j, c)
+                storeLanes(bv, buffer + j, c)
+            }
+        }
+    }
+
+    /// The SGD update of 8 elements, with the scalars of one parameter's step.
+    struct Kernel {
+        let wd: Float, momentum: Float, alpha: Float, nesterov: Bool, negLR: Float
+        /// The buffer's first step: it becomes a copy of the grad.
+        let first: Bool
+
+        /// (p, g) -> p, without momentum.
+        @inline(__always) func plain(_ p: Lanes, _ g: Lanes) -> Lanes {
+            p + negLR * (wd != 0 ? g + wd * p : g)
+        }
+
+        /// (p, g, buffer) -> updated (p, buffer).
+        @inline(__always) func withMomentum(_ p: Lanes, _ g: Lanes, _ b: Lanes) -> (Lanes, Lanes) {
+            let gd = wd != 0 ? g + wd * p : g
+            let bNew = first ? gd : b * momentum + alpha * gd
+            return (p + negLR * (nesterov ? gd + momentum * bNew : bNew), bNew)
         }
     }
 
