@@ -30,6 +30,7 @@ public final class LuaState {
         register(TensorBinding.module)
         register(SysBinding.module)
         TokBinding.register(in: self)
+        OptimBinding.register(in: self)
         register(HelpBinding.module, global: false)
         for f in HelpBinding.module.functions {
             lua.pushGlobals(); lua.push(f); lua.rawSet(-2, field: f.name); lua.pop()
