@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 // Tycho: a Lua 5.4 workbench for preference-optimization research.
-// Floors (see ../shared/docs/architecture.md): C system libraries -> TychoTensor -> TychoLua -> tycho.
+// Floors (see ../shared/docs/architecture.md): C system libraries -> TychoTensor -> TychoNN, TychoText
+// -> TychoTrain -> TychoLua -> tycho.
 import PackageDescription
 
 // The numeric core is compiled optimised even in debug builds: its kernels are the product's speed, and
@@ -14,6 +15,7 @@ let package = Package(
         .executable(name: "tycho", targets: ["tycho"]),
         .library(name: "TychoTensor", targets: ["TychoTensor"]),
         .library(name: "TychoNN", targets: ["TychoNN"]),
+        .library(name: "TychoTrain", targets: ["TychoTrain"]),
         .library(name: "TychoLua", targets: ["TychoLua"]),
     ],
     dependencies: [
@@ -32,7 +34,8 @@ let package = Package(
                 swiftSettings: optimisedCore),
         .target(name: "TychoText", swiftSettings: optimisedCore),
         .target(name: "TychoNN", dependencies: ["TychoTensor"], swiftSettings: optimisedCore),
-        .target(name: "TychoLua", dependencies: ["CLua", "CLuaShim", "TychoTensor", "TychoText", "TychoNN"]),
+        .target(name: "TychoTrain", dependencies: ["TychoTensor"], swiftSettings: optimisedCore),
+        .target(name: "TychoLua", dependencies: ["CLua", "CLuaShim", "TychoTensor", "TychoText", "TychoNN", "TychoTrain"]),
         .executableTarget(name: "tycho", dependencies: [
             "TychoLua", "TychoTensor", "CLua", "CLuaShim", "CReadline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -40,6 +43,7 @@ let package = Package(
         .testTarget(name: "TychoTensorTests", dependencies: ["TychoTensor"]),
         .testTarget(name: "TychoTextTests", dependencies: ["TychoText"]),
         .testTarget(name: "TychoNNTests", dependencies: ["TychoNN", "TychoTensor"]),
+        .testTarget(name: "TychoTrainTests", dependencies: ["TychoTrain", "TychoTensor"]),
         .testTarget(name: "TychoLuaTests", dependencies: ["TychoLua", "TychoTensor"]),
         .testTarget(name: "TychoCLITests", dependencies: ["tycho"]),
     ],
