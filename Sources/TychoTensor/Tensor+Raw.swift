@@ -33,9 +33,8 @@ public enum RawKernels {
             }
             return
         }
-        _ = BLASSetup.configured
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        RowInvariantGemm.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a, lda: lda,
+                               b, ldb: ldb, beta: beta, c, ldc: ldc)
     }
 
     /// Runs `body` with OpenBLAS limited to one thread (so that many small products can run side by side on
