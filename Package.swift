@@ -30,7 +30,11 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CLuaShim", dependencies: ["CLua", "CReadline"],
                 cSettings: [.unsafeFlags(["-O2"])]),
-        .target(name: "TychoTensor", dependencies: ["COpenBLAS"],
+        // Transcendental and softmax kernels in C, one build per instruction set, chosen at run time.
+        // Optimised in debug builds too, for the same reason as the numeric core.
+        .target(name: "CTensorKernels", cSettings: [.unsafeFlags(["-O2"])],
+                linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
+        .target(name: "TychoTensor", dependencies: ["COpenBLAS", "CTensorKernels"],
                 swiftSettings: optimisedCore),
         .target(name: "TychoText", swiftSettings: optimisedCore),
         .target(name: "TychoNN", dependencies: ["TychoTensor"], swiftSettings: optimisedCore),
@@ -40,7 +44,7 @@ let package = Package(
             "TychoLua", "TychoTensor", "CLua", "CLuaShim", "CReadline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "TychoTensorTests", dependencies: ["TychoTensor"]),
+        .testTarget(name: "TychoTensorTests", dependencies: ["TychoTensor", "CTensorKernels"]),
         .testTarget(name: "TychoTextTests", dependencies: ["TychoText"]),
         .testTarget(name: "TychoNNTests", dependencies: ["TychoNN", "TychoTensor"]),
         .testTarget(name: "TychoTrainTests", dependencies: ["TychoTrain", "TychoTensor"]),

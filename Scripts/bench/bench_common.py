@@ -7,9 +7,10 @@ SAMPLE_SECONDS = 0.15
 
 
 def options(argv):
-    """`quick` (fewer, shorter samples), `threads=1,2`, `repeats=N`, as in common.lua."""
+    """`quick` (fewer, shorter samples), `threads=1,2`, `repeats=N`, `ops=exp,gelu` (only these cases; None
+    for all), `sizes=1,4` (in M elements; None for the script's own), as in common.lua."""
     global REPEATS, SAMPLE_SECONDS
-    opts = {"threads": [1, 2], "quick": False}
+    opts = {"threads": [1, 2], "quick": False, "ops": None, "sizes": None}
     for a in argv:
         if a == "quick":
             REPEATS, SAMPLE_SECONDS, opts["quick"] = 3, 0.05, True
@@ -17,6 +18,10 @@ def options(argv):
             opts["threads"] = [int(t) for t in a[8:].split(",") if t]
         elif a.startswith("repeats="):
             REPEATS = int(a[8:])
+        elif a.startswith("ops="):
+            opts["ops"] = set(a[4:].split(","))
+        elif a.startswith("sizes="):
+            opts["sizes"] = [int(m) << 20 for m in a[6:].split(",") if m]
     return opts
 
 

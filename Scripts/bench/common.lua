@@ -11,7 +11,8 @@ local M = {}
 M.repeats = 7
 M.sample_seconds = 0.15
 
---- Options from the script's arguments: `quick` (fewer, shorter samples), `threads=1,2`.
+--- Options from the script's arguments: `quick` (fewer, shorter samples), `threads=1,2`, `repeats=N`,
+--- `ops=exp,gelu` (only these cases; o.ops is nil for all), `sizes=1,4` (in M elements).
 function M.options(args)
   local o = { threads = { 1, 2 } }
   for _, a in ipairs(args or {}) do
@@ -20,6 +21,12 @@ function M.options(args)
     elseif a:match("^threads=") then
       o.threads = {}
       for t in a:sub(9):gmatch("%d+") do o.threads[#o.threads + 1] = tonumber(t) end
+    elseif a:match("^ops=") then
+      o.ops = {}
+      for name in a:sub(5):gmatch("[%w_]+") do o.ops[name] = true end
+    elseif a:match("^sizes=") then
+      o.sizes = {}
+      for m in a:sub(7):gmatch("%d+") do o.sizes[#o.sizes + 1] = tonumber(m) << 20 end
     elseif a:match("^repeats=") then
       M.repeats = tonumber(a:sub(9))
     end

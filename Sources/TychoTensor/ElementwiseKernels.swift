@@ -4,6 +4,8 @@
 // specialised for it on every thread (see `RowKernel`). Every element goes through the lane function, the
 // ragged end of a row and strided rows included (gathered into a padded vector), so an element's result
 // never depends on where a row or a thread's chunk starts: 1 and 2 threads give bitwise equal results.
+// Transcendental operations hand contiguous runs (and gathered blocks of strided rows) to a C kernel instead,
+// which keeps the same property (VectorMath.swift).
 
 import Foundation
 
@@ -30,24 +32,19 @@ import Foundation
     for k in 0..<count { p[k * stride] = v[k] }
 }
 
-/// The sum of the lanes, in a fixed order.
-@inline(__always) func laneSum(_ v: Lanes) -> Float {
-    let a = v.lowHalf + v.highHalf
-    let b = a.lowHalf + a.highHalf
-    return b[0] + b[1]
-}
-
-/// The largest lane (NaN lanes ignored, as `Swift.max` folding does); -inf when all are -inf or NaN.
-@inline(__always) func laneMax(_ v: Lanes) -> Float {
-    var m = -Float.infinity
-    for k in 0..<8 { m = Swift.max(m, v[k]) }
-    return m
-}
-
 // MARK: operations
 
 /// A function of one float, applied lane-wise to 8 floats.
-protocol UnaryOp { func callAsFunction(_ x: Lanes) -> Lanes }
+protocol UnaryOp {
+    func callAsFunction(_ x: Lanes) -> Lanes
+    /// A C kernel over contiguous runs (CTensorKernels) that computes this function instead of the lane
+    /// function, or nil. Strided rows are gathered into blocks for it, so every element takes one path.
+    var run: RunKernel? { get }
+}
+
+extension UnaryOp {
+    @inline(__always) var run: RunKernel? { nil }
+}
 
 /// A function of two floats, applied lane-wise.
 protocol BinaryOp { func callAsFunction(_ x: Lanes, _ y: Lanes) -> Lanes }
@@ -114,11 +111,35 @@ enum Ops {
     struct Relu: UnaryOp {
         @inline(__always) func callAsFunction(_ x: Lanes) -> Lanes { x.replacing(with: 0, where: x .<= 0) }
     }
-    struct Exp: UnaryOp { @inline(__always) func callAsFunction(_ x: Lanes) -> Lanes { vexp(x) } }
-    struct Sigmoid: UnaryOp { @inline(__always) func callAsFunction(_ x: Lanes) -> Lanes { vsigmoid(x) } }
-    struct Silu: UnaryOp { @inline(__always) func callAsFunction(_ x: Lanes) -> Lanes { vsilu(x) } }
-    struct Gelu: UnaryOp { @inline(__always) func callAsFunction(_ x: Lanes) -> Lanes { vgelu(x) } }
-    struct GeluTanh: UnaryOp { @inline(__always) func callAsFunction(_ x: Lanes) -> Lanes { vgeluTanh(x) } }
+    // The transcendental functions are C kernels (VectorMath.swift); their lane functions call the same code.
+    struct Exp: UnaryOp {
+        @inline(__always) var run: RunKernel? { vectorKernels.exp }
+        @inline(__always) func callAsFunction(_ x: Lanes) -> Lanes { runLanes(vectorKernels.exp, x) }
+    }
+    struct Log: UnaryOp {
+        @inline(__always) var run: RunKernel? { vectorKernels.log }
+        @inline(__always) func callAsFunction(_ x: Lanes) -> Lanes { runLanes(vectorKernels.log, x) }
+    }
+    struct Tanh: UnaryOp {
+        @inline(__always) var run: RunKernel? { vectorKernels.tanh }
+        @inline(__always) func callAsFunction(_ x: Lanes) -> Lanes { runLanes(vectorKernels.tanh, x) }
+    }
+    struct Sigmoid: UnaryOp {
+        @inline(__always) var run: RunKernel? { vectorKernels.sigmoid }
+        @inline(__always) func callAsFunction(_ x: Lanes) -> Lanes { runLanes(vectorKernels.sigmoid, x) }
+    }
+    struct Silu: UnaryOp {
+        @inline(__always) var run: RunKernel? { vectorKernels.silu }
+        @inline(__always) func callAsFunction(_ x: Lanes) -> Lanes { runLanes(vectorKernels.silu, x) }
+    }
+    struct Gelu: UnaryOp {
+        @inline(__always) var run: RunKernel? { vectorKernels.gelu }
+        @inline(__always) func callAsFunction(_ x: Lanes) -> Lanes { runLanes(vectorKernels.gelu, x) }
+    }
+    struct GeluTanh: UnaryOp {
+        @inline(__always) var run: RunKernel? { vectorKernels.gelu_tanh }
+        @inline(__always) func callAsFunction(_ x: Lanes) -> Lanes { runLanes(vectorKernels.gelu_tanh, x) }
+    }
     /// Swift.min(Swift.max(x, low), high), NaN kept.
     struct Clamp: UnaryOp {
         let low: Lanes, high: Lanes
@@ -168,9 +189,27 @@ struct UnaryRows<F: UnaryOp>: RowKernel {
     let dst: UnsafeMutablePointer<Float>
     let src: UnsafePointer<Float>
 
+    /// Strided rows go through a C kernel in blocks of this many elements.
+    static var block: Int { 256 }
+
     @inline(__always)
     func row(_ o0: Int, _ o1: Int, _ o2: Int, _ n: Int, _ s0: Int, _ s1: Int, _ s2: Int) {
         let d = dst + o0, s = src + o1
+        if let kernel = f.run {
+            if s0 == 1 && s1 == 1 { kernel(s, d, n); return }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: Self.block) { buffer in
+                let b = buffer.baseAddress!
+                var i = 0
+                while i < n {
+                    let m = Swift.min(Self.block, n - i)
+                    for k in 0..<m { b[k] = s[(i + k) * s1] }
+                    kernel(b, b, m)
+                    for k in 0..<m { d[(i + k) * s0] = b[k] }
+                    i += m
+                }
+            }
+            return
+        }
         var i = 0
         if s0 == 1 && s1 == 1 {
             while i + 8 <= n { storeLanes(f(loadLanes(s + i)), d + i); i += 8 }

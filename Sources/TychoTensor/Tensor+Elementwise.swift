@@ -146,15 +146,15 @@ extension Tensor {
 
     // MARK: unary functions
 
-    // exp and the functions built on it use VectorMath.swift (about 1 ulp for exp, a few for the others);
-    // log and tanh call libm per element.
+    // exp, log, tanh and the functions built on exp run on CTensorKernels (VectorMath.swift): about 1 ulp for
+    // exp and log, a few for the others.
 
     public func exp() throws -> Tensor {
         let out = try apply(Ops.Exp())
         return out.recorded("exp", [self], saving: [out]) { g in [try g.multiplying(out)] }
     }
     public func log() throws -> Tensor {
-        try apply(Ops.Lanewise(f: Foundation.logf)).recorded("log", [self]) { g in [try g.dividing(self)] }
+        try apply(Ops.Log()).recorded("log", [self]) { g in [try g.dividing(self)] }
     }
     public func sqrt() throws -> Tensor {
         let out = try apply(Ops.Sqrt())
@@ -166,7 +166,7 @@ extension Tensor {
         }
     }
     public func tanh() throws -> Tensor {
-        let out = try apply(Ops.Lanewise(f: Foundation.tanhf))
+        let out = try apply(Ops.Tanh())
         return out.recorded("tanh", [self], saving: [out]) { g in [try g.multiplying(try out.map { 1 - $0 * $0 })] }
     }
     /// 1 / (1 + e^-x), computed as e^x / (1 + e^x) for negative x.

@@ -202,34 +202,12 @@ extension Tensor {
 
     // MARK: logsumexp, softmax, log_softmax
 
-    /// Lane-wise running maximum as `Swift.max(m, x)` folds it: `x >= m ? x : m` (NaN never taken).
-    @inline(__always)
-    static func laneFoldMax(_ m: Lanes, _ v: Lanes) -> Lanes { m.replacing(with: v, where: v .>= m) }
-
     /// log(sum(exp(x))) of n elements s apart, as m + log(sum(exp(x - m))) with m the maximum (NaN ignored
-    /// when finding it). Lanes hold 8 consecutive elements whatever the stride, so views and copies agree.
+    /// when finding it; a NaN element makes the sum NaN). A C kernel (VectorMath.swift): its vectors hold
+    /// consecutive elements whatever the stride, so views and copies agree.
     @inline(__always)
     static func vectorLogSumExp(_ p: UnsafePointer<Float>, _ n: Int, _ s: Int) -> Float {
-        var mv = Lanes(repeating: -.infinity)
-        var i = 0
-        if s == 1 {
-            while i + 8 <= n { mv = laneFoldMax(mv, loadLanes(p + i)); i += 8 }
-        } else {
-            while i + 8 <= n { mv = laneFoldMax(mv, gatherLanes(p + i * s, s)); i += 8 }
-        }
-        if i < n { mv = laneFoldMax(mv, gatherLanes(p + i * s, s, count: n - i, pad: -.infinity)) }
-        let m = laneMax(mv)
-        if m == -.infinity || m.isNaN || m == .infinity { return m.isNaN ? .nan : m }
-        let mvec = Lanes(repeating: m)
-        var acc = Lanes(repeating: 0)
-        i = 0
-        if s == 1 {
-            while i + 8 <= n { acc += vexp(loadLanes(p + i) - mvec); i += 8 }
-        } else {
-            while i + 8 <= n { acc += vexp(gatherLanes(p + i * s, s) - mvec); i += 8 }
-        }
-        if i < n { acc += vexp(gatherLanes(p + i * s, s, count: n - i, pad: -.infinity) - mvec) }
-        return m + Foundation.logf(laneSum(acc))
+        vectorKernels.logsumexp(p, n, s)
     }
 
     public func logSumExp(dim: Int, keepdim: Bool = false) throws -> Tensor {
@@ -282,71 +260,17 @@ extension Tensor {
     }
 
     /// Softmax of one contiguous row of n elements: m = max (0 if all are -inf), e = exp(x - m),
-    /// then e / sum(e), or x - m - log(sum(e)).
+    /// then e * (1 / sum(e)), or (x - m) - log(sum(e)). A C kernel (VectorMath.swift).
     @inline(__always)
     static func softmaxRow(_ p: UnsafePointer<Float>, _ q: UnsafeMutablePointer<Float>, _ n: Int, log: Bool) {
-        var mv = Lanes(repeating: -.infinity)
-        var i = 0
-        while i + 8 <= n { mv = laneFoldMax(mv, loadLanes(p + i)); i += 8 }
-        if i < n { mv = laneFoldMax(mv, gatherLanes(p + i, 1, count: n - i, pad: -.infinity)) }
-        var m = laneMax(mv)
-        if m == -.infinity { m = 0 }
-        let mvec = Lanes(repeating: m)
-        var acc = Lanes(repeating: 0)
-        i = 0
-        while i + 8 <= n {
-            let e = vexp(loadLanes(p + i) - mvec)
-            acc += e
-            if !log { storeLanes(e, q + i) }
-            i += 8
-        }
-        if i < n {
-            let e = vexp(gatherLanes(p + i, 1, count: n - i, pad: -.infinity) - mvec)
-            acc += e
-            if !log { scatterLanes(e, q + i, 1, count: n - i) }
-        }
-        let sum = laneSum(acc)
-        i = 0
-        if log {
-            let lse = Lanes(repeating: Foundation.logf(sum))
-            while i + 8 <= n { storeLanes(loadLanes(p + i) - mvec - lse, q + i); i += 8 }
-            if i < n { scatterLanes(gatherLanes(p + i, 1, count: n - i) - mvec - lse, q + i, 1, count: n - i) }
-        } else {
-            let inv = Lanes(repeating: 1 / sum)
-            while i + 8 <= n { storeLanes(loadLanes(q + i) * inv, q + i); i += 8 }
-            if i < n { scatterLanes(gatherLanes(q + i, 1, count: n - i) * inv, q + i, 1, count: n - i) }
-        }
+        if log { vectorKernels.log_softmax_row(p, q, n) } else { vectorKernels.softmax_row(p, q, n) }
     }
 
-    /// Softmax along a strided dimension for `count` (<= 8) neighbouring columns at once, one per lane.
+    /// Softmax along a strided dimension for `count` neighbouring columns at once, one per vector lane
+    /// (each column's result is its own: lanes never mix). A C kernel (VectorMath.swift).
     @inline(__always)
     static func softmaxColumns(_ p: UnsafePointer<Float>, _ q: UnsafeMutablePointer<Float>, _ n: Int, _ s: Int,
                                count: Int, log: Bool) {
-        @inline(__always) func load(_ k: Int) -> Lanes {
-            count == 8 ? loadLanes(p + k * s) : gatherLanes(p + k * s, 1, count: count)
-        }
-        @inline(__always) func store(_ v: Lanes, _ k: Int) {
-            if count == 8 { storeLanes(v, q + k * s) } else { scatterLanes(v, q + k * s, 1, count: count) }
-        }
-        var m = Lanes(repeating: -.infinity)
-        for k in 0..<n { m = laneFoldMax(m, load(k)) }
-        m = m.replacing(with: 0, where: m .== -.infinity)
-        var acc = Lanes(repeating: 0)
-        for k in 0..<n {
-            let e = vexp(load(k) - m)
-            acc += e
-            if !log { store(e, k) }
-        }
-        if log {
-            var lse = acc
-            for l in 0..<8 { lse[l] = Foundation.logf(acc[l]) }
-            for k in 0..<n { store(load(k) - m - lse, k) }
-        } else {
-            let inv = Lanes(repeating: 1) / acc
-            for k in 0..<n {
-                let v = count == 8 ? loadLanes(q + k * s) : gatherLanes(q + k * s, 1, count: count)
-                store(v * inv, k)
-            }
-        }
+        vectorKernels.softmax_cols(p, q, n, s, count, log ? 1 : 0)
     }
 }

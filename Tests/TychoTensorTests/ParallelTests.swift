@@ -25,6 +25,11 @@ import TychoTensor
             values(try m.logSumExp(dim: 0)),
             values(try m.extreme(dim: 1, largest: true).indices),
             values(try m.transpose(0, 1).contiguous()),
+            values(try x.gelu()),
+            values(try m.softmax(dim: 0, log: true)),
+            values(try Tensor.geluBackward(x: x, grad: x.exp(), approximateTanh: true)),
+            values(try Tensor.softmaxBackward(y: m.softmax(dim: 1), grad: m, dim: 1)),
+            values(try Tensor.logSoftmaxBackward(y: m.softmax(dim: 0, log: true), grad: m, dim: 0)),
         ]
     }
 

@@ -1,0 +1,13 @@
+// kernels_avx2.c: the kernels for x86-64 CPUs with AVX2 and FMA (Haswell and later, Zen).
+#include "CTensorKernels.h"
+
+#if defined(__x86_64__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#define W 8
+#define FMA(a, b, c) __builtin_elementwise_fma((a), (b), (c))
+#define TK_HAS_FMA 1
+#define TK_TABLE tk_kernels_avx2
+#define TK_NAME "avx2"
+#include "kernels_body.h"
+#pragma clang attribute pop
+#endif
