@@ -65,28 +65,13 @@ public enum RawKernels {
         return m
     }
 
-    /// q[i] = exp(p[i] - shift) for n floats (q may be p), and their sum in a fixed order.
+    /// q[i] = exp(p[i] - shift) for n floats (q may be p), and their sum in a fixed order (8 lane sums, each
+    /// over the elements i with the same i mod 8, combined pairwise).
     public static func rowExp(_ p: UnsafePointer<Float>, _ q: UnsafeMutablePointer<Float>, _ n: Int,
                               shift: Float) -> Float {
-        let s = SIMD8<Float>(repeating: shift)
-        var acc = SIMD8<Float>(repeating: 0)
-        var i = 0
-        while i + 8 <= n {
-            let e = vexp(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self) - s)
-            UnsafeMutableRawPointer(q + i).storeBytes(of: e, as: SIMD8<Float>.self)
-            acc += e
-            i += 8
-        }
-        if i < n {
-            var v = SIMD8<Float>(repeating: -.infinity)
-            for l in 0..<(n - i) { v[l] = p[i + l] }
-            let e = vexp(v - s)
-            for l in 0..<(n - i) { q[i + l] = e[l] }
-            acc += e
-        }
-        let h = acc.lowHalf + acc.highHalf
-        let h2 = h.lowHalf + h.highHalf
-        return h2[0] + h2[1]
+        for i in 0..<n { q[i] = p[i] - shift }
+        vectorKernels.exp(q, q, n)
+        return laneOrderedSum(q, n)
     }
 
     /// The maximum m of n floats (0 when all are -inf, as softmax takes it) and sum(exp(x - m)):
@@ -94,21 +79,43 @@ public enum RawKernels {
     public static func rowMaxExpSum(_ p: UnsafePointer<Float>, _ n: Int) -> (max: Float, sum: Float) {
         var m = rowMax(p, n)
         if m == -.infinity { m = 0 }
-        let s = SIMD8<Float>(repeating: m)
+        let chunk = 256
+        var acc = SIMD8<Float>(repeating: 0)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk) { tmp in
+            let t = tmp.baseAddress!
+            var i = 0
+            while i < n {
+                let len = Swift.min(chunk, n - i)
+                for j in 0..<len { t[j] = p[i + j] - m }
+                vectorKernels.exp(t, t, len)
+                var j = 0
+                while j + 8 <= len {
+                    acc += UnsafeRawPointer(t + j).loadUnaligned(as: SIMD8<Float>.self)
+                    j += 8
+                }
+                for l in 0..<(len - j) { acc[l] += t[j + l] }
+                i += len
+            }
+        }
+        return (m, foldLanes(acc))
+    }
+
+    static func laneOrderedSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc = SIMD8<Float>(repeating: 0)
         var i = 0
         while i + 8 <= n {
-            acc += vexp(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self) - s)
+            acc += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
             i += 8
         }
-        if i < n {
-            var v = SIMD8<Float>(repeating: -.infinity)
-            for l in 0..<(n - i) { v[l] = p[i + l] }
-            acc += vexp(v - s)
-        }
+        for l in 0..<(n - i) { acc[l] += p[i + l] }
+        return foldLanes(acc)
+    }
+
+    @inline(__always)
+    static func foldLanes(_ acc: SIMD8<Float>) -> Float {
         let h = acc.lowHalf + acc.highHalf
         let h2 = h.lowHalf + h.highHalf
-        return (m, h2[0] + h2[1])
+        return h2[0] + h2[1]
     }
 }
 
