@@ -334,6 +334,13 @@ let attentionCases: [AttentionCase] = [
         }
     }
 
+    @Test func gradcheck() throws {
+        try TychoNNTests.gradcheck([Input([3, 7], seed: 1)], "dropout") { t in
+            var g = RandomGenerator(seed: 3)   // the same mask on every evaluation
+            return try Functional.dropout(t[0], p: 0.3, training: true, generator: &g)
+        }
+    }
+
     @Test func identityWhenNotTraining() throws {
         let x = try Input([4], seed: 1).leaf()
         var g = RandomGenerator(seed: 1)
