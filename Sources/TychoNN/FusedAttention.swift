@@ -224,7 +224,7 @@ enum FusedAttention {
     }
 }
 
-extension Optional where Wrapped == [Float] {
+fileprivate extension Optional where Wrapped == [Float] {
     /// Runs `body` with a pointer to the array's elements, or nil.
     func withOptionalBuffer<R>(_ body: (UnsafePointer<Float>?) throws -> R) rethrows -> R {
         switch self {
