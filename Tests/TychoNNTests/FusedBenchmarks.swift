@@ -106,26 +106,26 @@ private func report(_ name: String, fused: (fwd: Double, total: Double), referen
                          reference: { try Reference.dropout($0[0], p: 0.1, training: true, generator: &g2) })
     }
 
-    /// Attention's threading and row-block choices, in one run.
+    /// Attention's threading and row-block choices, runs interleaved so that the machine's noise hits them alike.
     @Test func attentionVariants() throws {
         let (b, t, nh, hd) = (8, 256, 6, 64)
         let qkv = [Input([b, t, nh, hd], seed: 11), Input([b, t, nh, hd], seed: 12), Input([b, t, nh, hd], seed: 13)]
-        let run = { (x: [Tensor]) in
-            try Functional.causalAttention(q: try x[0].transpose(1, 2), k: try x[1].transpose(1, 2), v: try x[2].transpose(1, 2))
-        }
         let savedBlock = FusedAttention.rowBlock, savedUnits = FusedAttention.parallelUnitsPerThread
         defer { FusedAttention.rowBlock = savedBlock; FusedAttention.parallelUnitsPerThread = savedUnits }
-        for round in 0..<2 {
-            for units in [2, Int.max] {
-                for block in [32, 64, 128, 256] {
-                    FusedAttention.rowBlock = block
-                    FusedAttention.parallelUnitsPerThread = units
-                    let r = try time(qkv, runs: 7, [run])[0]
-                    print(String(format: "round %d attention %@ block %3d: fwd %6.2f  fwd+bwd %6.2f ms", round,
-                                 units == 2 ? "heads on Tycho's threads" : "heads in turn, BLAS threads" as NSString,
-                                 block, r.fwd, r.total))
-                }
+        var configs: [(units: Int, block: Int)] = []
+        for units in [1, Int.max] { for block in [32, 64, 128, 256] { configs.append((units, block)) } }
+        let fns = configs.map { config in
+            { (x: [Tensor]) throws -> Tensor in
+                FusedAttention.rowBlock = config.block
+                FusedAttention.parallelUnitsPerThread = config.units
+                return try Functional.causalAttention(q: try x[0].transpose(1, 2), k: try x[1].transpose(1, 2), v: try x[2].transpose(1, 2))
             }
+        }
+        let r = try time(qkv, runs: 15, fns)
+        for (config, t) in zip(configs, r) {
+            print(String(format: "attention %@ block %3d: fwd %6.2f  fwd+bwd %6.2f ms",
+                         config.units == 1 ? "heads on Tycho's threads    " : "heads in turn, BLAS threads" as NSString,
+                         config.block, t.fwd, t.total))
         }
     }
 }
