@@ -19,8 +19,7 @@ enum FusedLinear {
         let outF = layout == .outIn ? weight.shape[0] : weight.shape[1]
         let rows = x.shape.dropLast().reduce(1, *)
         let xc = try Fused.contiguous(x)                                      // X [N, I]
-        let w = Fused.blasLayout(weight) == nil ? try Fused.contiguous(weight) : weight
-        let (wTrans, ldw) = Fused.blasLayout(w)!                             // W as stored: [O, I] or [I, O]
+        let (w, wTrans, ldw) = try Fused.blasReadable(weight, op: "linear")  // W as stored: [O, I] or [I, O]
         let bc = try bias.map { try Fused.contiguous($0) }                   // b [O]
 
         let y = try Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF])   // Y [N, O]

@@ -39,6 +39,17 @@ enum Fused {
         return nil
     }
 
+    /// `t` itself when BLAS can read its last two dimensions in place, else an unrecorded contiguous copy, with
+    /// the layout; throws when even the copy is too wide for BLAS's 32-bit leading dimensions.
+    static func blasReadable(_ t: Tensor, op: String) throws -> (Tensor, trans: Bool, ld: Int) {
+        if let (trans, ld) = blasLayout(t) { return (t, trans, ld) }
+        let c = try contiguous(t)
+        guard let (trans, ld) = blasLayout(c) else {
+            throw TensorError("\(op): a matrix of size \(Tensor.describe(Array(t.shape.suffix(2)))) is too large for BLAS")
+        }
+        return (c, trans, ld)
+    }
+
     /// `t` if contiguous, else a contiguous copy that is not recorded (the fused op records one node itself).
     static func contiguous(_ t: Tensor) throws -> Tensor {
         if t.isContiguous { return t }

@@ -235,6 +235,17 @@ let attentionCases: [AttentionCase] = [
         #expect(try out.transpose(1, 2).isContiguous)
     }
 
+    /// Gradients arriving in other layouts: through the models' transpose + reshape (rows of H·D floats), and
+    /// from a sum (a broadcast gradient with zero strides).
+    @Test func gradientLayouts() throws {
+        let c = AttentionCase(h: 4, hkv: 2, transposed: true)
+        let merge = { (o: Tensor) in try o.transpose(1, 2).reshape([c.b, c.tq, c.h * c.d]) }
+        expectSame(try evaluate(c.inputs) { try merge(c.fused($0)) }, try evaluate(c.inputs) { try merge(c.reference($0)) },
+                   "attention merged heads")
+        expectSame(try evaluate(c.inputs) { try c.fused($0).sum() }, try evaluate(c.inputs) { try c.reference($0).sum() },
+                   tol: 1e-4, "attention sum")
+    }
+
     @Test func gradcheck() throws {
         for c in [AttentionCase(b: 1, h: 2, hkv: 1, tq: 3, tk: 5, d: 4, offset: 2, mask: [0, 1, 1, 0, 1]),
                   AttentionCase(b: 1, h: 2, hkv: 2, tq: 4, tk: 4, d: 3, transposed: true)] {
@@ -331,6 +342,13 @@ let attentionCases: [AttentionCase] = [
             let ref = try evaluate(inputs) { t in try Reference.dropout(t[0].transpose(0, 1), p: p, training: true, generator: &g2) }
             expectSame(fused, ref, tol: 0, "dropout \(p)")
             #expect(g1.next() == g2.next(), "the generator advanced differently")
+        }
+    }
+
+    @Test func gradcheck() throws {
+        try TychoNNTests.gradcheck([Input([3, 7], seed: 1)], "dropout") { t in
+            var g = RandomGenerator(seed: 3)   // the same mask on every evaluation
+            return try Functional.dropout(t[0], p: 0.3, training: true, generator: &g)
         }
     }
 
