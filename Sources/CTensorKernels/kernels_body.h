@@ -6,6 +6,7 @@
 //   FMA(a,b,c)   a * b + c: fused where the target has FMA, else two roundings
 //   TK_HAS_FMA   when FMA is fused (exact products by FMA instead of splitting)
 //   TK_SCALEF    optionally, TK_SCALEF(u, q) = u * 2^q rounded once (AVX-512's vscalefps)
+//   TK_LOAD_PART, TK_STORE_PART  optionally, masked loads and stores of the first m lanes
 //   TK_TABLE     the name of the tk_kernels table to define, TK_NAME its name string
 // and wraps the include in `#pragma clang attribute push(__attribute__((target(...))), apply_to = function)`
 // so every function here is compiled for that instruction set.
@@ -37,19 +38,27 @@ typedef int32_t vi __attribute__((ext_vector_type(W)));
 static inline vf ld(const float *p) { vf v; __builtin_memcpy(&v, p, sizeof v); return v; }
 static inline void st(float *p, vf v) { __builtin_memcpy(p, &v, sizeof v); }
 
-/// The first `m` (< W) elements of p, the other lanes set to `pad`.
+/// The first `m` (< W) elements of p, the other lanes set to `pad` (never reading past p[m - 1]).
 static inline vf ld_part(const float *p, long m, float pad) {
+#ifdef TK_LOAD_PART
+    return TK_LOAD_PART(p, m, pad);
+#else
     float b[W];
-    for (int k = 0; k < W; k++) b[k] = pad;
-    __builtin_memcpy(b, p, (unsigned long)m * sizeof(float));
+    for (int k = 0; k < W; k++) b[k] = k < m ? p[k] : pad;
     return ld(b);
+#endif
 }
 
 /// Stores the first `m` (< W) lanes.
 static inline void st_part(float *p, vf v, long m) {
+#ifdef TK_STORE_PART
+    TK_STORE_PART(p, v, m);
+#else
     float b[W];
     st(b, v);
-    __builtin_memcpy(p, b, (unsigned long)m * sizeof(float));
+    for (int k = 0; k < W; k++)
+        if (k < m) p[k] = b[k];
+#endif
 }
 
 /// W elements `s` apart (m of them, the rest `pad`).

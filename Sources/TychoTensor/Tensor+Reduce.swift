@@ -227,7 +227,7 @@ extension Tensor {
     }
 
     /// Softmax (or log-softmax) along `dim`; the result has this tensor's shape.
-    /// Rows along the last dimension run in SIMD lanes along the row; along another dimension, 8 neighbouring
+    /// Rows along the last dimension run in SIMD lanes along the row; along another dimension, neighbouring
     /// columns run side by side in the lanes. Either way each output depends only on its own row.
     public func softmax(dim: Int, log: Bool = false) throws -> Tensor {
         try checkDim(dim)
@@ -240,12 +240,13 @@ extension Tensor {
                 for o in r { Tensor.softmaxRow(src + o * n, dst + o * n, n, log: log) }
             }
         } else {
-            let blocks = (inner + 7) / 8
-            Parallel.forRanges(outer * blocks, cost: n * 3 * 8) { r in
+            let block = 64
+            let blocks = (inner + block - 1) / block
+            Parallel.forRanges(outer * blocks, cost: n * 3 * block) { r in
                 for j in r {
-                    let o = j / blocks, i = (j % blocks) * 8
+                    let o = j / blocks, i = (j % blocks) * block
                     let base = o * n * inner + i
-                    Tensor.softmaxColumns(src + base, dst + base, n, inner, count: Swift.min(8, inner - i), log: log)
+                    Tensor.softmaxColumns(src + base, dst + base, n, inner, count: Swift.min(block, inner - i), log: log)
                 }
             }
         }
