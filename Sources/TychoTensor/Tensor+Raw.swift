@@ -37,14 +37,11 @@ public enum RawKernels {
                                b, ldb: ldb, beta: beta, c, ldc: ldc)
     }
 
-    /// Runs `body` with OpenBLAS limited to one thread (so that many small products can run side by side on
-    /// Tycho's worker threads), then restores `Parallel.threads`. OpenBLAS's thread count is process-wide:
-    /// BLAS calls made meanwhile by other threads run single-threaded too (slower, same results).
+    /// Runs `body`, whose BLAS calls may run side by side on Tycho's worker threads. OpenBLAS always runs
+    /// single-threaded (RowInvariantGemm.swift: Tycho splits large products over its own threads), so this only
+    /// makes sure OpenBLAS is set up first.
     public static func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
         _ = BLASSetup.configured
-        let threads = Parallel.threads
-        if threads > 1 { openblas_set_num_threads(1) }
-        defer { if threads > 1 { openblas_set_num_threads(Int32(Parallel.threads)) } }
         return try body()
     }
 
