@@ -80,6 +80,8 @@ public struct BatchProgress: Equatable {
     public var completionTokens = 0
     public var seconds = 0.0
 
+    public init() {}
+
     public var finished: Int { done + failed }
     /// Generated tokens per second so far.
     public var tokensPerSecond: Double { seconds > 0 ? Double(completionTokens) / seconds : 0 }
