@@ -7,7 +7,8 @@
 // `model` (accepted, not checked), `max_tokens` / `max_completion_tokens`, `temperature`, `top_p`, `n`, `stop`,
 // `seed` and `prediction`. Harmless bookkeeping fields (`user`, `metadata`, `store`, `service_tier`) are
 // ignored; switches that must stay off here (`stream`, `logprobs`, `echo`, the penalties) are accepted only off;
-// every other field is an error rather than a silently ignored setting. Checking needs no model: token ids
+// every other body field is an error rather than a silently ignored setting (other top-level keys beside
+// custom_id, method, url and body are ignored). Checking needs no model: token ids
 // are checked against the vocabulary by the engine. Duplicate custom_ids are the job's business (it sees every
 // line).
 
