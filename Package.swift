@@ -20,6 +20,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4",
@@ -38,17 +39,20 @@ let package = Package(
                 swiftSettings: optimisedCore),
         .target(name: "TychoText", swiftSettings: optimisedCore),
         .target(name: "TychoNN", dependencies: ["TychoTensor"], swiftSettings: optimisedCore),
-        .target(name: "TychoTrain", dependencies: ["TychoTensor"], swiftSettings: optimisedCore),
+        // Checkpoints write Hugging Face folders (TychoNN); run records hash files (Crypto) and write JSON (TychoText).
+        .target(name: "TychoTrain", dependencies: ["TychoTensor", "TychoNN", "TychoText",
+                                                   .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: optimisedCore),
         .target(name: "TychoInfer", dependencies: ["TychoTensor", "TychoNN", "TychoText"], swiftSettings: optimisedCore),
         .target(name: "TychoLua", dependencies: ["CLua", "CLuaShim", "TychoTensor", "TychoText", "TychoNN", "TychoTrain", "TychoInfer"]),
         .executableTarget(name: "tycho", dependencies: [
-            "TychoLua", "TychoTensor", "TychoText", "TychoNN", "TychoInfer", "CLua", "CLuaShim", "CReadline",
+            "TychoLua", "TychoTensor", "TychoText", "TychoNN", "TychoTrain", "TychoInfer", "CLua", "CLuaShim", "CReadline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TychoTensorTests", dependencies: ["TychoTensor", "CTensorKernels"]),
         .testTarget(name: "TychoTextTests", dependencies: ["TychoText"]),
         .testTarget(name: "TychoNNTests", dependencies: ["TychoNN", "TychoTensor"]),
-        .testTarget(name: "TychoTrainTests", dependencies: ["TychoTrain", "TychoTensor"]),
+        .testTarget(name: "TychoTrainTests", dependencies: ["TychoTrain", "TychoTensor", "TychoNN", "TychoText"]),
         .testTarget(name: "TychoInferTests", dependencies: ["TychoInfer", "TychoNN", "TychoText", "TychoTensor"]),
         .testTarget(name: "TychoLuaTests", dependencies: ["TychoLua", "TychoTensor"]),
         .testTarget(name: "TychoCLITests", dependencies: ["tycho"]),

@@ -32,6 +32,15 @@ public final class LRSchedule: CustomStringConvertible {
     public let warmup: Int
     public let total: Int?
     public let minLR: Double
+    /// A factor on every rate the schedule gives (1 unless a rollback lowered it: CheckpointManager multiplies it
+    /// by the rollback policy's lr_factor). Set it with `setScale`.
+    public private(set) var scale: Double = 1
+
+    /// Sets `scale`, a finite positive number.
+    public func setScale(_ s: Double) throws {
+        guard s.isFinite, s > 0 else { throw InvalidOption("scale", "a positive number", got: "\(s)") }
+        scale = s
+    }
 
     /// - Parameters:
     ///   - kind: cosine, linear or constant (after the warmup).
@@ -62,8 +71,14 @@ public final class LRSchedule: CustomStringConvertible {
         self.minLR = minLR
     }
 
-    /// The learning rate at step `step` (steps before 0 count as 0).
+    /// The learning rate at step `step` (steps before 0 count as 0), times `scale`.
     public func lr(at step: Int) -> Double {
+        let base = baseLR(at: step)
+        return scale == 1 ? base : base * scale
+    }
+
+    /// The rate of the formulas above, without `scale`.
+    public func baseLR(at step: Int) -> Double {
         let k = Swift.max(step, 0)
         if k < warmup { return lr * (Double(k) / Double(Swift.max(1, warmup))) }
         let t = total ?? k
@@ -86,6 +101,7 @@ public final class LRSchedule: CustomStringConvertible {
         var s = "Schedule(\(kind.rawValue), lr=\(f(lr)), warmup=\(warmup)"
         if let total { s += ", total=\(total)" }
         if kind != .constant { s += ", min_lr=\(f(minLR))" }
+        if scale != 1 { s += ", scale=\(f(scale))" }
         return s + ")"
     }
 }
