@@ -33,6 +33,8 @@ public final class LuaState {
         NNBinding.register(in: self)
         DataBinding.register(in: self)
         OptimBinding.register(in: self)
+        RunBinding.register(in: self)
+        CkptBinding.register(in: self)
         register(BatchBinding.module)  // infer.batch; joins InferBinding's `infer` module when both exist
         register(HelpBinding.module, global: false)
         for f in HelpBinding.module.functions {
