@@ -354,13 +354,18 @@ public final class CheckpointManager {
         let keep = kept()
         let doomed = entries.filter { !keep.contains($0.folder) }
         guard !doomed.isEmpty else { return }
+        // Out of sight first (a folder named checkpoint-N is always one the index may list), then out of the index,
+        // then off the disk: a kill between the steps leaves trash that the next opening removes.
+        var trash: [String] = []
+        for e in doomed {
+            let t = directory + "/.trash-\(e.folder)-\(DurableFiles.tag())"
+            if (try? DurableFiles.rename(directory + "/" + e.folder, t)) != nil { trash.append(t) }
+        }
+        try DurableFiles.syncDirectory(directory)
         entries.removeAll { !keep.contains($0.folder) }
         try writeIndex()
         pause("retention", step: step)
-        for e in doomed {
-            let t = directory + "/.trash-\(e.folder)-\(DurableFiles.tag())"
-            if (try? DurableFiles.rename(directory + "/" + e.folder, t)) != nil { DurableFiles.removeTree(t) }
-        }
+        for t in trash { DurableFiles.removeTree(t) }
     }
 
     // MARK: loading

@@ -179,6 +179,7 @@ public enum SVGPlot {
             out += "<text transform=\"translate(16 \(num(py0 + plotH / 2))) rotate(-90)\" text-anchor=\"middle\">\(escape(panel.title))</text>\n"
             for m in markers {
                 out += "<line class=\"rollback\" x1=\"\(num(sx(m.x)))\" y1=\"\(num(py0))\" x2=\"\(num(sx(m.x)))\" y2=\"\(num(py0 + plotH))\" stroke=\"#999\" stroke-dasharray=\"4 3\"><title>\(escape(m.label))</title></line>\n"
+                out += "<text class=\"rollback-label\" x=\"\(num(sx(m.x) + 3))\" y=\"\(num(py0 + 10))\" fill=\"#999\" font-size=\"10\">rollback</text>\n"
             }
             // The curves and the legend.
             for (si, s) in panel.series.enumerated() {
