@@ -425,6 +425,15 @@ enum OptimBinding {
                        doc: "The learning rate at a 1-based step (also s(step)); step 0 is the start of the warmup.") { a, s in
             a.push(s.lr(at: try stepArgument(a, 2)))
         },
+        scheduleMethod("scale", doc: "The factor on every rate (1 unless a rollback lowered it: ckpt's mgr:rollback multiplies it by lr_factor).") { a, s in
+            a.push(s.scale)
+        },
+        scheduleMethod("set_scale", [.required("scale", .number)], doc: "Sets the factor on every rate (a positive number).") { a, s in
+            let v = try a.number(2)
+            guard v.isFinite, v > 0 else { throw a.argumentError(2, "a positive number, got \(LuaArgs.formatNumber(v))") }
+            try run { try s.setScale(v) }
+            return 0
+        },
         scheduleMethod("apply", [.required("optimizer", .any), .required("step", .integer)],
                        doc: "Sets the lr of every parameter group of optimizer to this schedule's rate at step; returns it.") { a, s in
             let o = try optimizer(a, 2)

@@ -30,7 +30,7 @@ import TychoTensor
             """) == nil)
         #expect(state.completions(for: "opt:ze") == ["opt:zero_grad("])
         #expect(state.completions(for: "opt:s") == ["opt:set_lr(", "opt:state(", "opt:step("])
-        #expect(state.completions(for: "s:") == ["s:apply(", "s:lr_at("])
+        #expect(state.completions(for: "s:") == ["s:apply(", "s:lr_at(", "s:scale(", "s:set_scale("])
         #expect(state.completions(for: "op") == ["opt:", "optim."])
         #expect(state.lua.top == top)
     }

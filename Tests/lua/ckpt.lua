@@ -220,6 +220,8 @@ test("a poisoned batch (NaN loss) rolls back to the last good checkpoint and tra
   check_eq(out.step, 12, "training reached its last step")
   for s = 1, 12 do check(out.losses[s] and out.losses[s] == out.losses[s], "finite loss at step " .. s) end
   check_close(out.opt:lr(), out.sched:lr_at(12), 1e-7, "the optimizer's lr follows the scaled schedule")
+  check_eq(out.sched:scale(), 0.5, "sched:scale()")
+  check(tostring(out.sched):find("scale=0.5", 1, true) ~= nil, tostring(out.sched))
   check_close(out.sched:lr_at(12) / optim.schedule{kind = "cosine", lr = 3e-3, warmup = 2, total = 40}:lr_at(12), 0.5, 1e-12,
               "the schedule is scaled by lr_factor")
   local events = out.mgr:rollbacks()

@@ -178,6 +178,14 @@ test("schedule shape", function()
   check_eq(s:apply(opt, 5), s(5), "apply returns the rate")
   check_eq(opt:lr(1), 5e-4, "apply sets group 1")
   check_eq(opt:lr(2), 5e-4, "apply sets group 2")
+  -- a scale (what a rollback's lr_factor sets) multiplies every rate; scale 1 changes no bit
+  check_eq(s:scale(), 1, "scale starts at 1")
+  local before = s(50)
+  s:set_scale(0.5)
+  check_eq(s(50), before * 0.5, "scaled")
+  check_eq(tostring(s), "Schedule(cosine, lr=0.001, warmup=10, total=110, min_lr=0.0001, scale=0.5)", "tostring with a scale")
+  s:set_scale(1)
+  check_eq(s(50), before, "back to the unscaled rate, bit for bit")
 end)
 
 -- MARK: state
@@ -502,6 +510,17 @@ local BAD = {
     {function() optim.lr_at(opt, 1) end, "optim.lr_at: argument #1 (self) must be a schedule, got userdata"},
     {function() sch(-3) end, "optim.__call: argument #2 (step) must be a step >= 0 (the first step is 1), got -3"},
     {function() sch("x") end, "optim.__call: argument #2 (step) must be an integer, got string"},
+  },
+  scale = {
+    {function() optim.scale(opt) end, "optim.scale: argument #1 (self) must be a schedule, got userdata"},
+    {function() sch:scale(1) end, "optim.scale: expected at most 1 argument, got 2"},
+  },
+  set_scale = {
+    {function() sch:set_scale() end, "optim.set_scale: argument #2 (scale) must be a number, got no value"},
+    {function() sch:set_scale(0) end, "optim.set_scale: argument #2 (scale) must be a positive number, got 0"},
+    {function() sch:set_scale(0 / 0) end, "optim.set_scale: argument #2 (scale) must be a positive number"},
+    {function() sch:set_scale(-1) end, "must be a positive number, got -1"},
+    {function() optim.set_scale(opt, 1) end, "optim.set_scale: argument #1 (self) must be a schedule"},
   },
   apply = {
     {function() sch:apply(w, 1) end, "optim.apply: argument #2 (optimizer) must be an optimizer, got tensor"},
