@@ -185,6 +185,7 @@ public final class RunRecord {
     /// Appends one metrics line: `step` first, the wall time, then `values` (numbers, strings, booleans).
     public func log(step: Int, _ values: [(String, JSONValue)]) throws {
         try checkOpen("log")
+        if values.contains(where: { $0.0 == "time" }) { throw RecordError("'time' is written by the log itself (the wall time); name the value otherwise") }
         var fields: [(String, JSONValue)] = [("step", .int(step)), ("time", .double(Date().timeIntervalSince1970))]
         for (k, v) in values where k != "step" && k != "time" { fields.append((k, v)) }
         try metrics.append(JSONValue.object(fields).line)
@@ -193,6 +194,7 @@ public final class RunRecord {
     /// Appends one event line: `{"kind": kind, "time": ..., fields...}`.
     public func event(kind: String, _ values: [(String, JSONValue)]) throws {
         try checkOpen("record an event")
+        if values.contains(where: { $0.0 == "time" }) { throw RecordError("'time' is written by the event itself (the wall time); name the value otherwise") }
         var fields: [(String, JSONValue)] = [("kind", .string(kind)), ("time", .string(Timestamp.iso()))]
         for (k, v) in values where k != "kind" && k != "time" { fields.append((k, v)) }
         try events.append(JSONValue.object(fields).line)

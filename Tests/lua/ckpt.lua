@@ -112,6 +112,27 @@ test("save and load continue a run bit for bit (dropout, rng, AdamW, schedule)",
   check_error(function() mgr2:load(7, {model = m2}) end, "no checkpoint of step 7")
 end)
 
+test("any nn module saves and loads (parameters by name, no config.json)", function()
+  local dir = tmpdir()
+  tensor.manual_seed(3)
+  local mlp = nn.sequential{nn.linear(4, 8), nn.gelu(), nn.dropout(0.5), nn.linear(8, 2)}
+  local opt = optim.sgd(mlp:parameters(), {lr = 0.1, momentum = 0.9})
+  local x = tensor.randn(5, 4)
+  local function step() opt:zero_grad(); mlp(x):pow(2):mean():backward(); opt:step(); return mlp(x):sum():item() end
+  step()
+  local mgr = ckpt.manager{dir = dir}
+  mgr:save{step = 1, model = mlp, optimizer = opt}
+  local a = {step(), step()}
+  check(not exists(dir .. "/checkpoint-1/config.json") and exists(dir .. "/checkpoint-1/model.safetensors"), "parameters only")
+  mgr:load(1, {model = mlp, optimizer = opt})
+  local b = {step(), step()}
+  check(a[1] == b[1] and a[2] == b[2], "the sequential with dropout continues bit for bit")
+  check_error(function() mgr:load(1, {model = mlp, schedule = optim.schedule{kind = "constant", lr = 1}}) end,
+              "holds no scheduler.json")
+  local adam = optim.adamw(mlp:parameters())
+  check_error(function() mgr:load(1, {optimizer = adam}) end, "optimizer.safetensors")
+end)
+
 test("retention keeps the newest, keep_last, keep_best and approved checkpoints", function()
   local dir = tmpdir()
   local m, opt = setup(1)

@@ -145,6 +145,8 @@ test("sweep: every run function and method with odd values names itself in its e
   check_error(function() r:log{loss = 1} end, "run.log: argument #2 (values) must be a table with step")
   check_error(function() r:log{step = 1, loss = {f = print}} end, "values.loss")
   check_error(function() r:event{step = 1} end, "kind = a non-empty string")
+  check_error(function() r:log{step = 1, time = 3} end, "run.log: 'time' is written by the log itself")
+  check_error(function() r:event{kind = "x", time = 3} end, "run.event: 'time' is written by the event itself")
   check_error(function() r:add_data(root .. "/nothing") end, "run.add_data: cannot read")
   check_error(function() r:finish("done") end, "run.finish: a run's final status is \"finished\" or \"failed\"")
 end)
