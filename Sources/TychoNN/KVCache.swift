@@ -1,0 +1,78 @@
+// KVCache.swift: the keys and values of every layer for incremental decoding, one region per sequence slot.
+//
+// Shapes: L layers, S slots, Hkv key/value heads, Tmax capacity (positions per slot), D head size.
+//   keys[l], values[l]   [S, Hkv, Tmax, D]: slot s, head h is a [Tmax, D] matrix whose row t holds position t
+//   lengths[s]           positions filled in slot s; its next token sits at position lengths[s]
+// A slot is one running sequence (continuous batching refills a finished slot with the next one). Each slot
+// has its own length; nothing here knows about the others. Keys are stored after rotary embedding (Llama).
+// What it refuses to do: grow. The capacity is fixed when the cache is made (IncrementalDecoder sizes it).
+
+import TychoTensor
+
+public final class KVCache {
+    public let layers: Int
+    public let slots: Int
+    public let kvHeads: Int
+    public let headDim: Int
+    public let capacity: Int
+    /// Positions filled per slot.
+    public internal(set) var lengths: [Int]
+    /// Per layer, [S, Hkv, Tmax, D].
+    let keys: [Tensor]
+    let values: [Tensor]
+
+    /// An empty cache.
+    /// - Parameters:
+    ///   - layers: transformer layers.
+    ///   - slots: sequences decoded side by side.
+    ///   - kvHeads: key/value heads per layer.
+    ///   - headDim: size of one head.
+    ///   - capacity: positions per slot (prompt, generated tokens and any draft tokens).
+    public init(layers: Int, slots: Int, kvHeads: Int, headDim: Int, capacity: Int) throws {
+        guard layers > 0, slots > 0, kvHeads > 0, headDim > 0, capacity > 0 else {
+            throw TensorError("kv cache: sizes must be positive (layers \(layers), slots \(slots), kv heads \(kvHeads), head size \(headDim), capacity \(capacity))")
+        }
+        let shape = [slots, kvHeads, capacity, headDim]
+        let perLayer = try Tensor.checkedCount(shape)
+        let (total, overflow) = perLayer.multipliedReportingOverflow(by: 2 * layers)
+        guard !overflow, total <= TensorStorage.maximumBytes / MemoryLayout<Float>.stride else {
+            throw TensorError("kv cache: \(slots) slots of \(capacity) positions need more memory than this machine has")
+        }
+        self.layers = layers
+        self.slots = slots
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        self.capacity = capacity
+        lengths = [Int](repeating: 0, count: slots)
+        keys = try (0..<layers).map { _ in try Tensor(uninitializedShape: shape) }
+        values = try (0..<layers).map { _ in try Tensor(uninitializedShape: shape) }
+    }
+
+    /// Bytes held by the keys and values.
+    public var byteCount: Int { 2 * layers * slots * kvHeads * capacity * headDim * MemoryLayout<Float>.stride }
+
+    /// Empties a slot for a new sequence.
+    public func reset(_ slot: Int) { lengths[slot] = 0 }
+
+    /// Forgets positions `length...` of a slot (rejected draft tokens); `length` must not exceed its length.
+    public func truncate(_ slot: Int, to length: Int) throws {
+        guard slot >= 0, slot < slots else { throw TensorError("kv cache: slot \(slot) out of range 0..<\(slots)") }
+        guard length >= 0, length <= lengths[slot] else {
+            throw TensorError("kv cache: cannot truncate slot \(slot) of length \(lengths[slot]) to \(length)")
+        }
+        lengths[slot] = length
+    }
+
+    /// Row `position` of head `head` of slot `slot` in `buffer` (keys or values of one layer).
+    @inline(__always)
+    func row(_ buffer: Tensor, slot: Int, head: Int, position: Int) -> UnsafeMutablePointer<Float> {
+        buffer.basePointer + ((slot * kvHeads + head) * capacity + position) * headDim
+    }
+
+    /// The [1, Hkv, count, D] view of positions 0..<count of a slot (what FusedAttention reads).
+    func view(_ buffer: Tensor, slot: Int, count: Int) throws -> Tensor {
+        try Tensor(viewing: buffer.storage, shape: [1, kvHeads, count, headDim],
+                   strides: [kvHeads * capacity * headDim, capacity * headDim, headDim, 1],
+                   offset: buffer.offset + slot * kvHeads * capacity * headDim)
+    }
+}
