@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // Tycho: a Lua 5.4 workbench for preference-optimization research.
 // Floors (see ../shared/docs/architecture.md): C system libraries -> TychoTensor -> TychoNN, TychoText
-// -> TychoTrain -> TychoLua -> tycho.
+// -> TychoTrain, TychoInfer -> TychoLua -> tycho.
 import PackageDescription
 
 // The numeric core is compiled optimised even in debug builds: its kernels are the product's speed, and
@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "TychoTensor", targets: ["TychoTensor"]),
         .library(name: "TychoNN", targets: ["TychoNN"]),
         .library(name: "TychoTrain", targets: ["TychoTrain"]),
+        .library(name: "TychoInfer", targets: ["TychoInfer"]),
         .library(name: "TychoLua", targets: ["TychoLua"]),
     ],
     dependencies: [
@@ -39,7 +40,8 @@ let package = Package(
         .target(name: "TychoText", swiftSettings: optimisedCore),
         .target(name: "TychoNN", dependencies: ["TychoTensor"], swiftSettings: optimisedCore),
         .target(name: "TychoTrain", dependencies: ["TychoTensor"], swiftSettings: optimisedCore),
-        .target(name: "TychoLua", dependencies: ["CLua", "CLuaShim", "TychoTensor", "TychoText", "TychoNN", "TychoTrain"]),
+        .target(name: "TychoInfer", dependencies: ["TychoTensor", "TychoNN", "TychoText"], swiftSettings: optimisedCore),
+        .target(name: "TychoLua", dependencies: ["CLua", "CLuaShim", "TychoTensor", "TychoText", "TychoNN", "TychoTrain", "TychoInfer"]),
         .executableTarget(name: "tycho", dependencies: [
             "TychoLua", "TychoTensor", "CLua", "CLuaShim", "CReadline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -48,6 +50,7 @@ let package = Package(
         .testTarget(name: "TychoTextTests", dependencies: ["TychoText"]),
         .testTarget(name: "TychoNNTests", dependencies: ["TychoNN", "TychoTensor"]),
         .testTarget(name: "TychoTrainTests", dependencies: ["TychoTrain", "TychoTensor"]),
+        .testTarget(name: "TychoInferTests", dependencies: ["TychoInfer", "TychoNN", "TychoText", "TychoTensor"]),
         .testTarget(name: "TychoLuaTests", dependencies: ["TychoLua", "TychoTensor"]),
         .testTarget(name: "TychoCLITests", dependencies: ["tycho"]),
     ],

@@ -33,6 +33,7 @@ public final class LuaState {
         NNBinding.register(in: self)
         DataBinding.register(in: self)
         OptimBinding.register(in: self)
+        InferBinding.register(in: self)
         register(HelpBinding.module, global: false)
         for f in HelpBinding.module.functions {
             lua.pushGlobals(); lua.push(f); lua.rawSet(-2, field: f.name); lua.pop()
