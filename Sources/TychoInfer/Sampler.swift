@@ -74,7 +74,7 @@ struct Sampler {
         if options.repetitionPenalty != 1 {
             let r = options.repetitionPenalty, out = scratch.scores
             out.update(from: logits, count: v)
-            for i in 0..<v where seen[i] { out[i] = out[i] > 0 ? out[i] / r : out[i] * r }
+            for i in 0..<min(v, seen.count) where seen[i] { out[i] = out[i] > 0 ? out[i] / r : out[i] * r }
             s = UnsafePointer(out)
         }
         if options.temperature == 0 {
