@@ -225,7 +225,8 @@ private func greedy(_ maxTokens: Int) -> GenerationOptions {
         let logits = (0..<5000).map { _ in Float(g.nextUniform() * 12) }
         var o = GenerationOptions()
         o.topP = 0.6
-        let w = logits.map { Foundation.exp(Double($0) - Double(logits.max()!)) }
+        let top = Double(logits.max()!)
+        let w = logits.map { Foundation.exp(Double($0) - top) }
         let order = w.indices.sorted { w[$0] > w[$1] || (w[$0] == w[$1] && $0 < $1) }
         let total = w.reduce(0, +)
         var kept = Set<Int>(), before = 0.0
