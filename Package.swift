@@ -35,10 +35,13 @@ let package = Package(
         // Optimised in debug builds too, for the same reason as the numeric core.
         .target(name: "CTensorKernels", cSettings: [.unsafeFlags(["-O2"])],
                 linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
+        // Generation's decode products (each element summed in a fixed order, so rows never depend on the batch).
+        .target(name: "CDecodeKernels", cSettings: [.unsafeFlags(["-O2"])],
+                linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
         .target(name: "TychoTensor", dependencies: ["COpenBLAS", "CTensorKernels"],
                 swiftSettings: optimisedCore),
         .target(name: "TychoText", swiftSettings: optimisedCore),
-        .target(name: "TychoNN", dependencies: ["TychoTensor"], swiftSettings: optimisedCore),
+        .target(name: "TychoNN", dependencies: ["TychoTensor", "CDecodeKernels"], swiftSettings: optimisedCore),
         .target(name: "TychoTrain", dependencies: ["TychoTensor"], swiftSettings: optimisedCore),
         .target(name: "TychoInfer", dependencies: ["TychoTensor", "TychoNN", "TychoText"], swiftSettings: optimisedCore),
         .target(name: "TychoLua", dependencies: ["CLua", "CLuaShim", "TychoTensor", "TychoText", "TychoNN", "TychoTrain", "TychoInfer"]),
@@ -48,7 +51,7 @@ let package = Package(
         ]),
         .testTarget(name: "TychoTensorTests", dependencies: ["TychoTensor", "CTensorKernels"]),
         .testTarget(name: "TychoTextTests", dependencies: ["TychoText"]),
-        .testTarget(name: "TychoNNTests", dependencies: ["TychoNN", "TychoTensor"]),
+        .testTarget(name: "TychoNNTests", dependencies: ["TychoNN", "TychoTensor", "CDecodeKernels"]),
         .testTarget(name: "TychoTrainTests", dependencies: ["TychoTrain", "TychoTensor"]),
         .testTarget(name: "TychoInferTests", dependencies: ["TychoInfer", "TychoNN", "TychoText", "TychoTensor"]),
         .testTarget(name: "TychoLuaTests", dependencies: ["TychoLua", "TychoTensor"]),

@@ -13,15 +13,15 @@
 // projection, MLP batched over all N rows; the final norm and head only on the rows whose logits are asked for.
 //
 // Exactness (what the tests check bit for bit):
-// - Every batched operation is row-wise (norms, activations, residual adds) or a matrix product whose rows do not
-//   depend on how many rows are computed together (NN sgemm, see TychoTensor's RowInvariantGemm.swift; Llama's
-//   [out, in] weights and tied heads are transposed once here, which is what RowInvariantGemm does per call).
-//   So a slot's rows give the same bits whatever the other slots hold.
-// - A slot's first forward (its prompt, `prefillRows` tokens) runs through FusedAttention exactly as
-//   `m:logits` does, so prompt logits equal `m:logits` of the prompt bit for bit.
-// - Later rows (decode steps, and draft tokens) go through DecodeAttention one query row at a time, so verifying
-//   K draft tokens at once gives the logits of K single steps bit for bit. Decode rows differ from `m:logits` of
-//   the whole sequence by float rounding only (the attention sums run in another order): about 1e-6.
+// - Every batched operation is row-wise (norms, activations, residual adds) or a product on CDecodeKernels'
+//   gemm, which sums each element in a fixed order whatever the number of rows (OpenBLAS does not: its
+//   small-matrix and blocked kernels round differently once k exceeds its block, and which one runs depends on
+//   m·n·k). So a slot's rows give the same bits whatever the other slots hold. The weights are copied once, when
+//   the decoder is made, into the kernel's packed layout (as [in, out]).
+// - A slot's prompt rows attend through FusedAttention (one call per slot, as `m:logits` of that prompt alone);
+//   later rows (decode steps, and draft tokens) through DecodeAttention one query row at a time, so verifying K
+//   draft tokens at once gives the logits of K single steps bit for bit.
+// - Against `m:logits` of the whole sequence (BLAS products), logits differ by float rounding only: about 1e-6.
 // What it refuses to do: dropout (generation runs the model as in eval mode), autograd (it records nothing), and
 // positions beyond GPT-2's learned table.
 
@@ -54,31 +54,23 @@ public final class IncrementalDecoder {
     public let vocabSize: Int
     private let arch: Arch
 
-    /// y = x·W + b with W read as [in, out] (NN sgemm, row-invariant).
+    /// y = x·W + b with W packed (DecodeLinear).
     struct Projection {
-        let weight: Tensor
+        let weight: PackedWeight
         let bias: Tensor?
-        let layout: WeightLayout
 
-        /// `lin` ready for decoding: an [out, in] weight is copied transposed when `transpose` (else FusedLinear
-        /// transposes it on every call; same bits either way).
-        init(_ weight: Tensor, bias: Tensor?, layout: WeightLayout, transpose: Bool) throws {
-            if layout == .outIn && transpose {
-                self.weight = try GradMode.with(enabled: false) { try weight.transpose(0, 1).contiguous() }
-                self.layout = .inOut
-            } else {
-                self.weight = weight
-                self.layout = layout
-            }
+        /// A weight stored [out, in] (`.outIn`) or [in, out] (`.inOut`), packed as [in, out].
+        init(_ weight: Tensor, bias: Tensor?, layout: WeightLayout) throws {
+            self.weight = try PackedWeight(weight, transposed: layout == .outIn)
             self.bias = bias
         }
 
-        init(_ lin: Linear, transpose: Bool) throws {
-            try self.init(lin.weight, bias: lin.bias, layout: lin.layout, transpose: transpose)
+        init(_ lin: Linear) throws {
+            try self.init(lin.weight, bias: lin.bias, layout: lin.layout)
         }
 
         func callAsFunction(_ x: Tensor) throws -> Tensor {
-            try Functional.linear(x, weight: weight, bias: bias, layout: layout)
+            try DecodeLinear.forward(x, weight: weight, bias: bias)
         }
     }
 
@@ -100,13 +92,10 @@ public final class IncrementalDecoder {
     let heads: Int
     let scale: Float
 
-    /// Above this many bytes of [out, in] weights, they are not copied transposed (FusedLinear transposes per call).
-    nonisolated(unsafe) public static var transposedCopyLimit = min(Int(clamping: ProcessInfo.processInfo.physicalMemory) / 4, 4 << 30)
-
     /// A decoder with an empty cache of `slots` sequences of up to `capacity` positions each.
     /// - Parameters:
-    ///   - model: a GPT-2 or Llama-family model (its weights are read as they are now; make a new decoder after
-    ///     changing them).
+    ///   - model: a GPT-2 or Llama-family model (its weights are copied as they are now, packed for the decode
+    ///     kernels: make a new decoder after changing them).
     ///   - slots: sequences decoded side by side.
     ///   - capacity: positions per slot (at most the model's learned positions for GPT-2).
     public init(model: LanguageModel, slots: Int, capacity: Int) throws {
@@ -115,39 +104,29 @@ public final class IncrementalDecoder {
         if let limit = model.maxPositions, capacity > limit {
             throw TensorError("decoder: capacity \(capacity) exceeds the model's \(limit) positions")
         }
-        func outInBytes(_ lins: [Linear]) -> Int {
-            lins.filter { $0.layout == .outIn }.reduce(0) { $0 + $1.weight.count * 4 }
-        }
         switch model {
         case let g as GPT2:
             let c = g.config
             let blocks = g.body.h.items.compactMap { $0 as? GPT2Block }
-            let transpose = c.vocab * c.dim * 4 <= IncrementalDecoder.transposedCopyLimit
             let layers = try blocks.map { b in
-                GPT2Layer(ln1: b.ln1, cAttn: try Projection(b.attn.projections[0], transpose: transpose),
-                          cProj: try Projection(b.attn.projections[1], transpose: transpose), ln2: b.ln2,
-                          fc: try Projection(b.mlp.projections[0], transpose: transpose),
-                          proj: try Projection(b.mlp.projections[1], transpose: transpose), activation: b.mlp.activation)
+                GPT2Layer(ln1: b.ln1, cAttn: try Projection(b.attn.projections[0]), cProj: try Projection(b.attn.projections[1]),
+                          ln2: b.ln2, fc: try Projection(b.mlp.projections[0]), proj: try Projection(b.mlp.projections[1]),
+                          activation: b.mlp.activation)
             }
-            let head = try Projection(g.body.wte.weight, bias: nil, layout: .outIn, transpose: transpose)
+            let head = try Projection(g.body.wte.weight, bias: nil, layout: .outIn)
             arch = .gpt2(wte: g.body.wte.weight, wpe: g.body.wpe.weight, layers: layers, lnF: g.body.lnF, head: head)
             heads = c.heads
             cache = try KVCache(layers: c.layers, slots: slots, kvHeads: c.heads, headDim: c.dim / c.heads, capacity: capacity)
         case let l as Llama:
             let c = l.config
             let blocks = l.body.layers.items.compactMap { $0 as? LlamaBlock }
-            let headWeight = l.lmHead?.weight ?? l.body.embed.weight
-            let bytes = outInBytes(blocks.flatMap { $0.attn.projections + $0.mlp.projections }) + headWeight.count * 4
-            let transpose = bytes <= IncrementalDecoder.transposedCopyLimit
             let layers = try blocks.map { b in
                 let a = b.attn.projections, m = b.mlp.projections
-                return LlamaLayer(inputNorm: b.inputNorm, q: try Projection(a[0], transpose: transpose),
-                                  k: try Projection(a[1], transpose: transpose), v: try Projection(a[2], transpose: transpose),
-                                  o: try Projection(a[3], transpose: transpose), postNorm: b.postNorm,
-                                  gate: try Projection(m[0], transpose: transpose), up: try Projection(m[1], transpose: transpose),
-                                  down: try Projection(m[2], transpose: transpose))
+                return LlamaLayer(inputNorm: b.inputNorm, q: try Projection(a[0]), k: try Projection(a[1]), v: try Projection(a[2]),
+                                  o: try Projection(a[3]), postNorm: b.postNorm, gate: try Projection(m[0]),
+                                  up: try Projection(m[1]), down: try Projection(m[2]))
             }
-            let head = try Projection(headWeight, bias: nil, layout: .outIn, transpose: transpose)
+            let head = try Projection(l.lmHead?.weight ?? l.body.embed.weight, bias: nil, layout: .outIn)
             let d = c.resolvedHeadDim
             let (cos, sin) = try Functional.ropeTables(headDim: d, start: 0, count: capacity, theta: c.ropeTheta,
                                                        scaling: c.ropeScaling)
@@ -287,13 +266,12 @@ public final class IncrementalDecoder {
         let ks = k.strides[0], vs = v.strides[0], qs = q.strides[0]
         precondition(k.strides[1] == 1 && v.strides[1] == 1 && q.strides[1] == 1, "decoder: rows of unit stride")
         let kp = UnsafePointer(k.basePointer), vp = UnsafePointer(v.basePointer), qp = UnsafePointer(q.basePointer)
-        let keys = cache.keys[layer], values = cache.values[layer]
         for (i, e) in entries.enumerated() {
             for r in 0..<e.tokens.count {
                 let row = lay.start[i] + r, position = lay.base[i] + r
                 for head in 0..<kvh {
-                    cache.row(keys, slot: e.slot, head: head, position: position).update(from: kp + row * ks + head * d, count: d)
-                    cache.row(values, slot: e.slot, head: head, position: position).update(from: vp + row * vs + head * d, count: d)
+                    cache.store(layer: layer, slot: e.slot, head: head, position: position,
+                                key: kp + row * ks + head * d, value: vp + row * vs + head * d)
                 }
             }
         }
@@ -305,8 +283,8 @@ public final class IncrementalDecoder {
             if prefill > 0 {
                 let qv = try Tensor(viewing: q.storage, shape: [1, h, prefill, d], strides: [prefill * qs, d, qs, 1],
                                     offset: q.offset + start * qs)
-                let out = try Functional.causalAttention(q: qv, k: cache.view(keys, slot: e.slot, count: prefill),
-                                                         v: cache.view(values, slot: e.slot, count: prefill))
+                let (kv, vv) = try cache.views(layer: layer, slot: e.slot, count: prefill)
+                let out = try Functional.causalAttention(q: qv, k: kv, v: vv)
                 let rows = try out.transpose(1, 2).contiguous()                     // [1, P, H, D]
                 (op + start * h * d).update(from: rows.basePointer, count: prefill * h * d)
             }

@@ -1,8 +1,10 @@
 // KVCache.swift: the keys and values of every layer for incremental decoding, one region per sequence slot.
 //
 // Shapes: L layers, S slots, Hkv key/value heads, Tmax capacity (positions per slot), D head size.
-//   keys[l], values[l]   [S, Hkv, Tmax, D]: slot s, head h is a [Tmax, D] matrix whose row t holds position t
-//   lengths[s]           positions filled in slot s; its next token sits at position lengths[s]
+//   keys[l]      [S, Hkv, D, Tmax]: slot s, head h is a [D, Tmax] matrix whose column t is position t's key
+//                (stored transposed, so one query's scores are contiguous vector products over the positions)
+//   values[l]    [S, Hkv, Tmax, D]: slot s, head h is a [Tmax, D] matrix whose row t is position t's value
+//   lengths[s]   positions filled in slot s; its next token sits at position lengths[s]
 // A slot is one running sequence (continuous batching refills a finished slot with the next one). Each slot
 // has its own length; nothing here knows about the others. Keys are stored after rotary embedding (Llama).
 // What it refuses to do: grow. The capacity is fixed when the cache is made (IncrementalDecoder sizes it).
@@ -17,7 +19,7 @@ public final class KVCache {
     public let capacity: Int
     /// Positions filled per slot.
     public internal(set) var lengths: [Int]
-    /// Per layer, [S, Hkv, Tmax, D].
+    /// Per layer, [S, Hkv, D, Tmax] (keys) and [S, Hkv, Tmax, D] (values).
     let keys: [Tensor]
     let values: [Tensor]
 
@@ -34,6 +36,7 @@ public final class KVCache {
         }
         let shape = [slots, kvHeads, capacity, headDim]
         let perLayer = try Tensor.checkedCount(shape)
+        let keyShape = [slots, kvHeads, headDim, capacity]
         let (total, overflow) = perLayer.multipliedReportingOverflow(by: 2 * layers)
         guard !overflow, total <= TensorStorage.maximumBytes / MemoryLayout<Float>.stride else {
             throw TensorError("kv cache: \(slots) slots of \(capacity) positions need more memory than this machine has")
@@ -44,7 +47,7 @@ public final class KVCache {
         self.headDim = headDim
         self.capacity = capacity
         lengths = [Int](repeating: 0, count: slots)
-        keys = try (0..<layers).map { _ in try Tensor(uninitializedShape: shape) }
+        keys = try (0..<layers).map { _ in try Tensor(uninitializedShape: keyShape) }
         values = try (0..<layers).map { _ in try Tensor(uninitializedShape: shape) }
     }
 
@@ -63,16 +66,35 @@ public final class KVCache {
         lengths[slot] = length
     }
 
-    /// Row `position` of head `head` of slot `slot` in `buffer` (keys or values of one layer).
+    /// The [D, Tmax] key matrix of head `head` of slot `slot` in layer `layer` (column t is position t).
     @inline(__always)
-    func row(_ buffer: Tensor, slot: Int, head: Int, position: Int) -> UnsafeMutablePointer<Float> {
-        buffer.basePointer + ((slot * kvHeads + head) * capacity + position) * headDim
+    func keys(layer: Int, slot: Int, head: Int) -> UnsafeMutablePointer<Float> {
+        keys[layer].basePointer + (slot * kvHeads + head) * headDim * capacity
     }
 
-    /// The [1, Hkv, count, D] view of positions 0..<count of a slot (what FusedAttention reads).
-    func view(_ buffer: Tensor, slot: Int, count: Int) throws -> Tensor {
-        try Tensor(viewing: buffer.storage, shape: [1, kvHeads, count, headDim],
-                   strides: [kvHeads * capacity * headDim, capacity * headDim, headDim, 1],
-                   offset: buffer.offset + slot * kvHeads * capacity * headDim)
+    /// The [Tmax, D] value matrix of head `head` of slot `slot` in layer `layer` (row t is position t).
+    @inline(__always)
+    func values(layer: Int, slot: Int, head: Int) -> UnsafeMutablePointer<Float> {
+        values[layer].basePointer + (slot * kvHeads + head) * capacity * headDim
+    }
+
+    /// Stores a key and a value (D floats each) at `position` of a slot's head.
+    @inline(__always)
+    func store(layer: Int, slot: Int, head: Int, position: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
+        let k = keys(layer: layer, slot: slot, head: head) + position
+        for c in 0..<headDim { k[c * capacity] = key[c] }
+        (values(layer: layer, slot: slot, head: head) + position * headDim).update(from: value, count: headDim)
+    }
+
+    /// The [1, Hkv, count, D] views of positions 0..<count of a slot's keys and values (what FusedAttention reads;
+    /// the keys' view is transposed, which it reads in place).
+    func views(layer: Int, slot: Int, count: Int) throws -> (keys: Tensor, values: Tensor) {
+        let k = try Tensor(viewing: keys[layer].storage, shape: [1, kvHeads, count, headDim],
+                           strides: [kvHeads * headDim * capacity, headDim * capacity, 1, capacity],
+                           offset: keys[layer].offset + slot * kvHeads * headDim * capacity)
+        let v = try Tensor(viewing: values[layer].storage, shape: [1, kvHeads, count, headDim],
+                           strides: [kvHeads * capacity * headDim, capacity * headDim, headDim, 1],
+                           offset: values[layer].offset + slot * kvHeads * capacity * headDim)
+        return (k, v)
     }
 }

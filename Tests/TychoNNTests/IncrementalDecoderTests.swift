@@ -1,11 +1,12 @@
 // IncrementalDecoderTests.swift: the KV-cache forward (IncrementalDecoder, KVCache, DecodeAttention) against the
 // models' full forward.
 //
-// What must hold (IncrementalDecoder.swift's header): prompt logits equal `logits` bit for bit; decode rows agree
-// with the full forward to float rounding; a slot's logits are bitwise the same whatever other slots share the
-// step and whatever their lengths; K draft tokens in one step give bitwise the logits of K single steps; a
-// truncated slot decodes again as before. Checked on the three tiny Hugging Face fixtures and on random models
-// with odd sizes (head size 6, one kv head, dims that are not multiples of 8).
+// What must hold (IncrementalDecoder.swift's header): prompt and decode rows agree with the full forward to float
+// rounding; a slot's logits are bitwise the same whatever other slots share the step and whatever their
+// lengths; K draft tokens in one step give bitwise the logits of K single steps; a truncated slot decodes again
+// as before. Checked on the three tiny Hugging Face fixtures, on random models with odd sizes (head size 6, one
+// kv head, dims that are not multiples of 8), and on benchmark-sized ones (dim 128 and 384, MLP 512 and 1536:
+// products whose k exceeds OpenBLAS's block, where its rows do depend on the batch).
 
 import Foundation
 import Testing
@@ -15,7 +16,7 @@ import TychoTensor
 private let fixtures = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/models")
 
-private func models() throws -> [(String, LanguageModel)] {
+private func models(large: Bool = false) throws -> [(String, LanguageModel)] {
     var out: [(String, LanguageModel)] = []
     for name in ["gpt2", "llama", "qwen2"] {
         out.append((name, try HFCheckpoint.load(fixtures.appendingPathComponent(name).path)))
@@ -28,6 +29,12 @@ private func models() throws -> [(String, LanguageModel)] {
     lc.headDim = 6
     lc.qkvBias = true
     out.append(("llama odd", try Llama(lc, using: &g)))
+    if large {
+        out.append(("gpt2 dim 128", try GPT2(GPT2Config(vocab: 512, ctx: 64, dim: 128, layers: 1, heads: 4), using: &g)))
+        var big = LlamaConfig(vocab: 300, ctx: 64, dim: 384, layers: 1, heads: 6, kvHeads: 2, hidden: 1536)
+        big.tie = true
+        out.append(("llama dim 384", try Llama(big, using: &g)))
+    }
     for (_, m) in out { m.setTraining(false) }
     return out
 }
@@ -48,20 +55,21 @@ private func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
 private func maxDiff(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { Swift.abs($0 - $1) }.max() ?? 0 }
 
 @Suite struct IncrementalDecoderTests {
-    @Test func promptLogitsEqualTheFullForwardBitwise() throws {
-        for (name, m) in try models() {
+    @Test func promptLogitsAgreeWithTheFullForward() throws {
+        for (name, m) in try models(large: true) {
             let ids = sequence(1, 13, vocab: m.vocabSize)
             let dec = try IncrementalDecoder(model: m, slots: 2, capacity: 20)
             let got = try dec.step([DecodeEntry(slot: 1, tokens: ids, logitRows: ids.count)])
             let want = try fullLogits(m, ids)
             #expect(got.shape == [ids.count, m.vocabSize], "\(name)")
-            #expect(bits(got.toArray()) == bits(want.toArray()), "\(name): prompt logits differ from logits()")
+            let d = maxDiff(got.toArray(), want.toArray())
+            #expect(d < 1e-5, "\(name): prompt logits differ from logits() by \(d)")
             #expect(dec.length(of: 1) == ids.count && dec.length(of: 0) == 0, "\(name)")
         }
     }
 
     @Test func decodeRowsAgreeWithTheFullForward() throws {
-        for (name, m) in try models() {
+        for (name, m) in try models(large: true) {
             let ids = sequence(2, 16, vocab: m.vocabSize)
             let dec = try IncrementalDecoder(model: m, slots: 1, capacity: 16)
             let want = try fullLogits(m, ids)
@@ -76,7 +84,7 @@ private func maxDiff(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { Swif
     }
 
     @Test func aSlotGivesTheSameBitsWhateverSharesTheStep() throws {
-        for (name, m) in try models() {
+        for (name, m) in try models(large: true) {
             let a = sequence(3, 9, vocab: m.vocabSize), b = sequence(4, 4, vocab: m.vocabSize)
             let c = sequence(5, 12, vocab: m.vocabSize)
             // Alone: a's prompt of 6, then three single tokens.
@@ -101,7 +109,7 @@ private func maxDiff(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { Swif
     }
 
     @Test func draftTokensInOneStepEqualSingleSteps() throws {
-        for (name, m) in try models() {
+        for (name, m) in try models(large: true) {
             let ids = sequence(6, 14, vocab: m.vocabSize)
             let single = try IncrementalDecoder(model: m, slots: 1, capacity: 14)
             var want: [[UInt32]] = [bits(try row(single.step([DecodeEntry(slot: 0, tokens: Array(ids[0..<4]))]), 0))]
