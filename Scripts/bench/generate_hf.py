@@ -14,13 +14,19 @@ calls (wall clock, each timed alone); the median is reported as tokens/s of new 
 
 Output per (config, threads): a key=value line (bench=generate impl=hf case=A threads=1 median=<tokens/s> ...),
 or with --json one JSON line {"impl": "hf", "config": "A", "threads": 1, "tokens_per_s": ..., "ms_per_call": ...}.
+OMP_WAIT_POLICY is set to PASSIVE unless already set: on this shared 2-core VM, OpenMP's default spinning made
+2-thread generate calls 10 to 40 times slower than 1-thread ones whenever another process was running (measured:
+A at 2 threads, 98 tokens/s spinning, 1625 passive; 1 thread 1542), which would flatter Tycho's ratios.
 Needs torch and transformers (tested with torch 2.13.0+cpu, transformers 5.24.0).
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads its OpenMP runtime
 
 import torch
 import transformers
@@ -72,6 +78,7 @@ def run(name, c, threads, repeats):
         "repeats": repeats, "prompts": PROMPTS, "prompt_len": PROMPT_LEN, "new_tokens": NEW_TOKENS,
         "layers": c["layers"], "heads": c["heads"], "dim": c["dim"], "ctx": c["ctx"], "vocab": c["vocab"],
         "torch": torch.__version__, "transformers": transformers.__version__, "attn": "sdpa",
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
     }
 
 

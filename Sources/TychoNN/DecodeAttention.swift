@@ -38,7 +38,7 @@ enum DecodeAttention {
         let values = UnsafePointer(cache.values(layer: layer, slot: 0, head: 0))
         let headStride = d * ldk, kvh = cache.kvHeads
         rows.withUnsafeBufferPointer { rp in
-            Parallel.forRanges(units, cost: 4 * d * longest) { range in
+            let body = { (range: Range<Int>) in
                 let scores = UnsafeMutablePointer<Float>.allocate(capacity: longest)
                 defer { scores.deallocate() }
                 for u in range {
@@ -52,6 +52,9 @@ enum DecodeAttention {
                     Fused.scale(scores, n, by: 1 / sum)
                     kernels.mix(scores, vp, n, d, row.out + h * d)
                 }
+            }
+            if units * 4 * d * longest < DecodeLinear.parallelWork { body(0..<units) } else {
+                Parallel.forRanges(units, cost: 4 * d * longest, body)
             }
         }
     }

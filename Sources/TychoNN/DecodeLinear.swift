@@ -30,6 +30,10 @@ struct PackedWeight {
 }
 
 enum DecodeLinear {
+    /// Below this many multiply-adds a product runs on the calling thread: a decode step makes a few dozen small
+    /// products, and waking a second thread for each costs more than it saves (measured on config A).
+    nonisolated(unsafe) static var parallelWork = 1 << 21
+
     static func forward(_ x: Tensor, weight: PackedWeight, bias: Tensor?) throws -> Tensor {
         let (k, o) = (weight.inFeatures, weight.outFeatures)
         guard x.rank == 2, x.shape[1] == k else {
@@ -45,8 +49,11 @@ enum DecodeLinear {
         let bp = bc.map { UnsafePointer($0.basePointer) }, yp = y.basePointer
         let ldx = max(xs.strides[0], k)
         let gemm = tdk_active()!.pointee.gemm!
-        Parallel.forRanges(weight.panels, cost: n * k * Int(TDK_PANEL)) { r in
-            gemm(xp, ldx, wp, k, o, bp, yp, o, n, r.lowerBound, r.upperBound)
+        let run = { (r: Range<Int>) in gemm(xp, ldx, wp, k, o, bp, yp, o, n, r.lowerBound, r.upperBound) }
+        if n * k * o < DecodeLinear.parallelWork {
+            run(0..<weight.panels)
+        } else {
+            Parallel.forRanges(weight.panels, cost: n * k * Int(TDK_PANEL), run)
         }
         return y
     }
