@@ -23,7 +23,9 @@
 // and a finished sample's slot is refilled from the queue at once (continuous batching). Every step runs one
 // forward pass over all running slots (IncrementalDecoder): a new sample's whole prompt (with its first
 // predicted tokens, if any), or a running sample's last token (with its draft tokens). The projections run
-// batched over all those rows; attention runs per slot over its own cache.
+// batched over all those rows; attention runs per slot over its own cache. Samples of one prompt that start in
+// the same step share its prefill: the others copy the first one's cache and logits (the same bits they would
+// compute, so nothing changes but the time).
 //
 // Determinism: a sample's tokens depend only on the model, its prompt, its options and (seed, sample index):
 // never on the batch size, the other requests, or the request's position. Logits of a slot do not depend on
@@ -186,6 +188,7 @@ public final class Generator {
 
         while true {
             // Refill free slots from the queue.
+            var prefilling: [Int: Int] = [:]        // request -> slot prefilling its prompt in this step
             for slot in 0..<running.count where running[slot] == nil && scheduling && nextRequest < requests.count {
                 let r = requests[nextRequest]
                 if nextSample == 0 {
@@ -197,8 +200,15 @@ public final class Generator {
                     result.usage.promptTokens += r.prompt.count
                     result.completions[nextRequest] = [Completion](repeating: Completion(text: "", ids: [], logprob: 0, finishReason: .length, promptTokens: r.prompt.count), count: r.options.n)
                 }
-                running[slot] = Sequence(request: nextRequest, sample: nextSample, prompt: r.prompt, options: r.options,
-                                         prediction: predictions[nextRequest], eos: eosTokenIDs, vocab: vocabSize)
+                let seq = Sequence(request: nextRequest, sample: nextSample, prompt: r.prompt, options: r.options,
+                                   prediction: predictions[nextRequest], eos: eosTokenIDs, vocab: vocabSize)
+                // Another sample of a prompt being prefilled in this step shares that prefill.
+                if let leader = prefilling[nextRequest], predictions[nextRequest].isEmpty {
+                    seq.follows = leader
+                } else {
+                    prefilling[nextRequest] = slot
+                }
+                running[slot] = seq
                 decoder.reset(slot: slot)
                 nextSample += 1
                 if nextSample == r.options.n { nextRequest += 1; nextSample = 0 }
@@ -207,7 +217,7 @@ public final class Generator {
             var entries: [DecodeEntry] = []
             var stepSlots: [Int] = []
             for slot in 0..<running.count {
-                guard let seq = running[slot] else { continue }
+                guard let seq = running[slot], seq.follows == nil else { continue }
                 let length = decoder.length(of: slot)
                 let fed = seq.prefilled ? 1 : seq.prompt.count          // tokens fed before any draft
                 if length + fed > decoder.capacity {                    // the context is full
@@ -228,6 +238,18 @@ public final class Generator {
             let logits = try decoder.step(entries)
             result.usage.steps += 1
             let lp = UnsafePointer(logits.basePointer)
+            // Followers: copy the leader's prompt, then choose their first token from its logits row.
+            var firstRow: [Int: Int] = [:]
+            var offset = 0
+            for (entry, slot) in zip(entries, stepSlots) { firstRow[slot] = offset; offset += entry.logitRows }
+            for slot in 0..<running.count {
+                guard let seq = running[slot], let leader = seq.follows else { continue }
+                seq.follows = nil
+                try decoder.copyPrefix(from: leader, to: slot, count: seq.prompt.count)
+                seq.prefilled = true
+                _ = seq.consume(lp + firstRow[leader]! * vocabSize, rows: 1, vocab: vocabSize, scratch: scratch, bytes: bytes(of:))
+                if seq.finishReason != nil { try finish(seq, slot: slot) }
+            }
             var row = 0
             for (entry, slot) in zip(entries, stepSlots) {
                 let seq = running[slot]!
@@ -263,6 +285,8 @@ final class Sequence {
     let options: GenerationOptions
     var sampler: Sampler
     var prefilled = false
+    /// The slot prefilling this sample's prompt for it (another sample of the same request), until copied.
+    var follows: Int?
     var ids: [Int] = []
     var tokenLogprobs: [Float] = []
     var logprob = 0.0

@@ -148,6 +148,11 @@ public final class IncrementalDecoder {
     /// Empties `slot` for a new sequence.
     public func reset(slot: Int) { cache.reset(slot) }
 
+    /// Starts `target` from the first `count` positions of `source` (another sample of the same prompt).
+    public func copyPrefix(from source: Int, to target: Int, count: Int) throws {
+        try cache.copyPrefix(from: source, to: target, count: count)
+    }
+
     /// Forgets positions `length...` of `slot` (rejected draft tokens).
     public func truncate(slot: Int, to length: Int) throws { try cache.truncate(slot, to: length) }
 

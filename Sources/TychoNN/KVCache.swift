@@ -66,6 +66,26 @@ public final class KVCache {
         lengths[slot] = length
     }
 
+    /// Copies positions 0..<count of slot `source` into slot `target` (every layer) and sets target's length: a
+    /// second sample of the same prompt starts from the first one's prompt instead of recomputing it (the bits are
+    /// those its own prefill would give, as every row is computed independently of the others).
+    public func copyPrefix(from source: Int, to target: Int, count: Int) throws {
+        guard source >= 0, source < slots, target >= 0, target < slots, source != target else {
+            throw TensorError("kv cache: bad slots \(source) -> \(target) for \(slots) slots")
+        }
+        guard count >= 0, count <= lengths[source] else {
+            throw TensorError("kv cache: slot \(source) holds \(lengths[source]) positions, not \(count)")
+        }
+        for l in 0..<layers {
+            for h in 0..<kvHeads {
+                let ks = keys(layer: l, slot: source, head: h), kt = keys(layer: l, slot: target, head: h)
+                for c in 0..<headDim { (kt + c * capacity).update(from: ks + c * capacity, count: count) }
+                values(layer: l, slot: target, head: h).update(from: values(layer: l, slot: source, head: h), count: count * headDim)
+            }
+        }
+        lengths[target] = count
+    }
+
     /// The [D, Tmax] key matrix of head `head` of slot `slot` in layer `layer` (column t is position t).
     @inline(__always)
     func keys(layer: Int, slot: Int, head: Int) -> UnsafeMutablePointer<Float> {

@@ -131,6 +131,23 @@ private func maxDiff(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { Swif
         }
     }
 
+    @Test func aCopiedPrefixDecodesAsItsOwnPrefill() throws {
+        for (name, m) in try models(large: true) {
+            let ids = sequence(8, 12, vocab: m.vocabSize)
+            let dec = try IncrementalDecoder(model: m, slots: 3, capacity: 16)
+            _ = try dec.step([DecodeEntry(slot: 0, tokens: Array(ids[0..<9])), DecodeEntry(slot: 1, tokens: [3, 4])])
+            try dec.copyPrefix(from: 0, to: 2, count: 9)
+            #expect(dec.length(of: 2) == 9)
+            let shared = try dec.step([DecodeEntry(slot: 2, tokens: [ids[9], ids[10]], logitRows: 2)])
+            let own = try IncrementalDecoder(model: m, slots: 1, capacity: 16)
+            _ = try own.step([DecodeEntry(slot: 0, tokens: Array(ids[0..<9]))])
+            let want = try own.step([DecodeEntry(slot: 0, tokens: [ids[9], ids[10]], logitRows: 2)])
+            #expect(bits(shared.toArray()) == bits(want.toArray()), "\(name): copied prefix")
+            #expect(throws: TensorError.self) { try dec.copyPrefix(from: 1, to: 2, count: 3) }
+            #expect(throws: TensorError.self) { try dec.copyPrefix(from: 1, to: 1, count: 1) }
+        }
+    }
+
     @Test func badStepsThrow() throws {
         let (_, m) = try models()[0]
         let dec = try IncrementalDecoder(model: m, slots: 2, capacity: 8)
