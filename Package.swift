@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // Tycho: a Lua 5.4 workbench for preference-optimization research.
 // Floors (see ../shared/docs/architecture.md): C system libraries -> TychoTensor -> TychoNN, TychoText
-// -> TychoTrain -> TychoLua -> tycho.
+// -> TychoTrain, TychoInfer -> TychoLua -> tycho.
 import PackageDescription
 
 // The numeric core is compiled optimised even in debug builds: its kernels are the product's speed, and
@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "TychoTensor", targets: ["TychoTensor"]),
         .library(name: "TychoNN", targets: ["TychoNN"]),
         .library(name: "TychoTrain", targets: ["TychoTrain"]),
+        .library(name: "TychoInfer", targets: ["TychoInfer"]),
         .library(name: "TychoLua", targets: ["TychoLua"]),
     ],
     dependencies: [
@@ -35,10 +36,13 @@ let package = Package(
         // Optimised in debug builds too, for the same reason as the numeric core.
         .target(name: "CTensorKernels", cSettings: [.unsafeFlags(["-O2"])],
                 linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
+        // Generation's decode products (each element summed in a fixed order, so rows never depend on the batch).
+        .target(name: "CDecodeKernels", cSettings: [.unsafeFlags(["-O2"])],
+                linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
         .target(name: "TychoTensor", dependencies: ["COpenBLAS", "CTensorKernels"],
                 swiftSettings: optimisedCore),
         .target(name: "TychoText", swiftSettings: optimisedCore),
-        .target(name: "TychoNN", dependencies: ["TychoTensor"], swiftSettings: optimisedCore),
+        .target(name: "TychoNN", dependencies: ["TychoTensor", "CDecodeKernels"], swiftSettings: optimisedCore),
         // Checkpoints write Hugging Face folders (TychoNN); run records hash files (Crypto) and write JSON (TychoText).
         .target(name: "TychoTrain", dependencies: ["TychoTensor", "TychoNN", "TychoText",
                                                    .product(name: "Crypto", package: "swift-crypto")],
@@ -51,7 +55,7 @@ let package = Package(
         ]),
         .testTarget(name: "TychoTensorTests", dependencies: ["TychoTensor", "CTensorKernels"]),
         .testTarget(name: "TychoTextTests", dependencies: ["TychoText"]),
-        .testTarget(name: "TychoNNTests", dependencies: ["TychoNN", "TychoTensor"]),
+        .testTarget(name: "TychoNNTests", dependencies: ["TychoNN", "TychoTensor", "CDecodeKernels"]),
         .testTarget(name: "TychoTrainTests", dependencies: ["TychoTrain", "TychoTensor", "TychoNN", "TychoText"]),
         .testTarget(name: "TychoInferTests", dependencies: ["TychoInfer", "TychoNN", "TychoText", "TychoTensor"]),
         .testTarget(name: "TychoLuaTests", dependencies: ["TychoLua", "TychoTensor"]),

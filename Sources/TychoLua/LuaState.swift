@@ -35,7 +35,7 @@ public final class LuaState {
         OptimBinding.register(in: self)
         RunBinding.register(in: self)
         CkptBinding.register(in: self)
-        register(BatchBinding.module)  // infer.batch; joins InferBinding's `infer` module when both exist
+        InferBinding.register(in: self)
         register(HelpBinding.module, global: false)
         for f in HelpBinding.module.functions {
             lua.pushGlobals(); lua.push(f); lua.rawSet(-2, field: f.name); lua.pop()
