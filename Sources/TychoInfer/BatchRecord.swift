@@ -29,7 +29,7 @@ public enum BatchHash {
         return z ^ (z >> 31)
     }
 
-    static func fnv(_ bytes: some Sequence<UInt8>, basis: UInt64 = fnvOffset) -> UInt64 {
+    static func fnv(_ bytes: some Swift.Sequence<UInt8>, basis: UInt64 = fnvOffset) -> UInt64 {
         var h = basis
         for b in bytes { h = (h ^ UInt64(b)) &* fnvPrime }
         return h
