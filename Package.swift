@@ -38,7 +38,7 @@ let package = Package(
                 swiftSettings: optimisedCore),
         .target(name: "TychoText", swiftSettings: optimisedCore),
         .target(name: "TychoNN", dependencies: ["TychoTensor"], swiftSettings: optimisedCore),
-        .target(name: "TychoTrain", dependencies: ["TychoTensor"], swiftSettings: optimisedCore),
+        .target(name: "TychoTrain", dependencies: ["TychoTensor", "TychoNN", "TychoText"], swiftSettings: optimisedCore),
         .target(name: "TychoInfer", dependencies: ["TychoTensor", "TychoNN", "TychoText"], swiftSettings: optimisedCore),
         .target(name: "TychoLua", dependencies: ["CLua", "CLuaShim", "TychoTensor", "TychoText", "TychoNN", "TychoTrain", "TychoInfer"]),
         .executableTarget(name: "tycho", dependencies: [
@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "TychoTensorTests", dependencies: ["TychoTensor", "CTensorKernels"]),
         .testTarget(name: "TychoTextTests", dependencies: ["TychoText"]),
         .testTarget(name: "TychoNNTests", dependencies: ["TychoNN", "TychoTensor"]),
-        .testTarget(name: "TychoTrainTests", dependencies: ["TychoTrain", "TychoTensor"]),
+        .testTarget(name: "TychoTrainTests", dependencies: ["TychoTrain", "TychoTensor", "TychoNN", "TychoText"]),
         .testTarget(name: "TychoInferTests", dependencies: ["TychoInfer", "TychoNN", "TychoText", "TychoTensor"]),
         .testTarget(name: "TychoLuaTests", dependencies: ["TychoLua", "TychoTensor"]),
         .testTarget(name: "TychoCLITests", dependencies: ["tycho"]),
