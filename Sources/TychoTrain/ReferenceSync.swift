@@ -52,3 +52,9 @@ public enum ReferenceSync {
         }
     }
 }
+
+/// TR-DPO's reference update as the trainer calls it: `reference ← alpha·policy + (1 − alpha)·reference`, in
+/// place (`ReferenceSync.sync`).
+public func syncReference(policy: Module, reference: Module, alpha: Double) throws {
+    try ReferenceSync.sync(reference: reference, policy: policy, alpha: alpha)
+}

@@ -93,6 +93,9 @@ import TychoText
             let want = zip(before[k], p.toArray()).map { (b, q) in (b * scale).addingProduct(q, alpha) }
             #expect(r.toArray() == want)
         }
+        let copy = try Self.model(seed: 5)
+        try syncReference(policy: policy, reference: copy, alpha: 0.6)
+        #expect(copy.namedParameters().map { $0.1.toArray() } == ref.namedParameters().map { $0.1.toArray() }, "the free function")
         let unchanged = ref.namedParameters().map { $0.1.toArray() }
         var g = RandomGenerator(seed: 7)
         let small = try GPT2(GPT2Config(vocab: 260, ctx: 64, dim: 8, layers: 1, heads: 2), using: &g)
