@@ -1,15 +1,16 @@
 // BatchChatTemplate.swift: turning chat messages into the prompt text a model continues.
 //
-// Hugging Face ships chat templates as Jinja programs (`chat_template` in tokenizer_config.json, or
-// chat_template.jinja). Tycho does not run Jinja: it knows three layouts and picks one by name, or recognises a
-// model folder's template by its markers (`<|im_start|>` is ChatML, `<|start_header_id|>` is Llama 3). A
-// folder without a template, or with one it does not recognise, gets ChatML, the documented default. The
-// protocol is the plug: any type (or a closure, `ClosureChatTemplate`) can render messages.
+// The layouts themselves (ChatML, Llama 3, plain) and the detection of a model folder's template live one floor
+// down, in TychoText's ChatTemplate.swift, shared with preference data; this file adapts them to batch jobs.
+// Tycho does not run Jinja: a folder without a template, or with one it does not recognise, gets ChatML, the
+// documented default. The protocol is the plug: any type (or a closure, `ClosureChatTemplate`) can render
+// messages.
 //
 // Every layout ends with the opening of an assistant turn (add_generation_prompt) and names the marker that
 // ends a turn, which the job adds to the request's stop strings. `developer` messages render as `system`.
 
 import Foundation
+import TychoText
 
 /// Renders chat messages to a prompt.
 public protocol BatchChatTemplate {
@@ -23,7 +24,12 @@ public protocol BatchChatTemplate {
     var addSpecialTokens: Bool { get }
 }
 
-func chatRole(_ role: String) -> String { role == "developer" ? "system" : role }
+extension BatchChatTemplate {
+    /// The messages as TychoText chat messages.
+    static func chatMessages(_ messages: [BatchMessage]) -> [ChatMessage] {
+        messages.map { ChatMessage(role: $0.role, content: $0.content) }
+    }
+}
 
 /// ChatML (Qwen, many fine-tunes): `<|im_start|>user\nHi<|im_end|>\n` per message, then
 /// `<|im_start|>assistant\n`. No default system message is added.
@@ -31,12 +37,10 @@ public struct ChatMLTemplate: BatchChatTemplate {
     public init() {}
     public var name: String { "chatml" }
     public func render(_ messages: [BatchMessage]) throws -> String {
-        var s = ""
-        for m in messages { s += "<|im_start|>\(chatRole(m.role))\n\(m.content)<|im_end|>\n" }
-        return s + "<|im_start|>assistant\n"
+        ChatLayout.chatml.render(Self.chatMessages(messages), addGenerationPrompt: true)
     }
-    public var stopStrings: [String] { ["<|im_end|>"] }
-    public var addSpecialTokens: Bool { false }
+    public var stopStrings: [String] { ChatLayout.chatml.stopStrings }
+    public var addSpecialTokens: Bool { ChatLayout.chatml.addSpecialTokens }
 }
 
 /// Llama 3 instruct: `<|begin_of_text|>`, then `<|start_header_id|>role<|end_header_id|>\n\n` + trimmed content +
@@ -46,15 +50,10 @@ public struct Llama3ChatTemplate: BatchChatTemplate {
     public init() {}
     public var name: String { "llama3" }
     public func render(_ messages: [BatchMessage]) throws -> String {
-        var s = "<|begin_of_text|>"
-        for m in messages {
-            let content = m.content.trimmingCharacters(in: .whitespacesAndNewlines)
-            s += "<|start_header_id|>\(chatRole(m.role))<|end_header_id|>\n\n\(content)<|eot_id|>"
-        }
-        return s + "<|start_header_id|>assistant<|end_header_id|>\n\n"
+        ChatLayout.llama3.render(Self.chatMessages(messages), addGenerationPrompt: true)
     }
-    public var stopStrings: [String] { ["<|eot_id|>"] }
-    public var addSpecialTokens: Bool { false }
+    public var stopStrings: [String] { ChatLayout.llama3.stopStrings }
+    public var addSpecialTokens: Bool { ChatLayout.llama3.addSpecialTokens }
 }
 
 /// Plain text for models without chat tokens: `role: content\n` per message, then `assistant:`; a turn ends at
@@ -63,12 +62,10 @@ public struct PlainChatTemplate: BatchChatTemplate {
     public init() {}
     public var name: String { "plain" }
     public func render(_ messages: [BatchMessage]) throws -> String {
-        var s = ""
-        for m in messages { s += "\(chatRole(m.role)): \(m.content)\n" }
-        return s + "assistant:"
+        ChatLayout.plain.render(Self.chatMessages(messages), addGenerationPrompt: true)
     }
-    public var stopStrings: [String] { ["\nuser:"] }
-    public var addSpecialTokens: Bool { true }
+    public var stopStrings: [String] { ChatLayout.plain.stopStrings }
+    public var addSpecialTokens: Bool { ChatLayout.plain.addSpecialTokens }
 }
 
 /// A template given as a function (the Lua binding builds one from a Lua function).
@@ -99,27 +96,10 @@ public enum BatchChatTemplates {
         }
     }
 
-    /// The template a model folder asks for, and a note when it had one Tycho did not recognise.
-    /// Looks at `chat_template.jinja`, then `chat_template` in tokenizer_config.json (a string, or a list of
-    /// named templates of which `default` or the first is taken).
+    /// The template a model folder asks for, and a note when it had one Tycho did not recognise
+    /// (TychoText's `ChatLayout.detect(folder:)`).
     public static func detect(modelFolder dir: String) -> (template: BatchChatTemplate, note: String?) {
-        guard let source = templateSource(dir) else { return (ChatMLTemplate(), nil) }
-        if source.contains("<|im_start|>") { return (ChatMLTemplate(), nil) }
-        if source.contains("<|start_header_id|>") { return (Llama3ChatTemplate(), nil) }
-        return (ChatMLTemplate(), "\(dir) has a chat template Tycho does not recognise; using chatml (choose one with a chat template option)")
-    }
-
-    static func templateSource(_ dir: String) -> String? {
-        if let data = FileManager.default.contents(atPath: dir + "/chat_template.jinja") {
-            return String(decoding: data, as: UTF8.self)
-        }
-        guard let data = FileManager.default.contents(atPath: dir + "/tokenizer_config.json"),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        if let s = object["chat_template"] as? String { return s }
-        if let list = object["chat_template"] as? [[String: Any]] {
-            let entry = list.first { ($0["name"] as? String) == "default" } ?? list.first
-            return entry?["template"] as? String
-        }
-        return nil
+        let (layout, note) = ChatLayout.detect(folder: dir)
+        return (named(layout.rawValue) ?? ChatMLTemplate(), note)
     }
 }

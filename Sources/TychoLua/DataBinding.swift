@@ -624,8 +624,8 @@ enum DataBinding {
         throw a.argumentError(idx, "a table whose field 'tokenizer' is a tokenizer (tok.load), got \(a.lua.typeName(-1))")
     }
 
-    static let module = LuaModule(name: "data", doc: "JSONL data files and training batches: jsonl, jsonl_rows, write_jsonl, batches; data.null stands for JSON null.",
-                                  functions: functions)
+    static let module = LuaModule(name: "data", doc: "JSONL data files and training batches: jsonl, jsonl_rows, write_jsonl, batches; preference pairs: preferences, audit; data.null stands for JSON null.",
+                                  functions: functions + PreferenceBinding.dataFunctions)
 
     /// Registers the `data` module, its iterator types and this state's `data.null` in `state`.
     static func register(in state: LuaState) {

@@ -32,6 +32,7 @@ public final class LuaState {
         TokBinding.register(in: self)
         NNBinding.register(in: self)
         DataBinding.register(in: self)
+        PreferenceBinding.register(in: self)  // tycho.Preferences; data.preferences/audit join DataBinding.module
         OptimBinding.register(in: self)
         RunBinding.register(in: self)
         CkptBinding.register(in: self)

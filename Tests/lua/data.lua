@@ -459,6 +459,15 @@ local BAD = {
     {F("batches", {a = 1}, {batch_size = 1}), "argument #1 (rows) must be a list of rows, got a table with named fields"},
     {F("batches", {1, nil, 3}, {batch_size = 1}), "a list of rows (entries 1..n), got a table with holes or other keys"},
     {F("batches", {1}, {batch_size = 1}, 3), "at most 2 arguments"}},
+  -- preference data (preferences.lua has the full set)
+  preferences = {
+    {F("preferences", 3, {tokenizer = tok.bytes()}), "argument #1 (path_or_rows) must be a JSONL file path or a list of rows, got number"},
+    {F("preferences", {}), "argument #2 (options) must be a table, got no value"},
+    {F("preferences", {}, {}), "argument #2 (options) must be a table with tokenizer ="},
+    {F("preferences", {{prompt = "a", chosen = "b"}}, {tokenizer = tok.bytes()}), "row 1: has no rejected"}},
+  audit = {
+    {F("audit", {}), "argument #1 (prefs) must be preference data (data.preferences), got table"},
+    {F("audit"), "argument #1 (prefs) must be a value, got no value"}},
 }
 
 test("every data function has bad-argument cases", function()
