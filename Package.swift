@@ -41,7 +41,7 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
         .target(name: "TychoTensor", dependencies: ["COpenBLAS", "CTensorKernels"],
                 swiftSettings: optimisedCore),
-        .target(name: "TychoText", swiftSettings: optimisedCore),
+        .target(name: "TychoText", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: optimisedCore),
         .target(name: "TychoNN", dependencies: ["TychoTensor", "CDecodeKernels"], swiftSettings: optimisedCore),
         // Checkpoints write Hugging Face folders (TychoNN); run records hash files (Crypto) and write JSON (TychoText).
         .target(name: "TychoTrain", dependencies: ["TychoTensor", "TychoNN", "TychoText",

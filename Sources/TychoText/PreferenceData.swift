@@ -137,7 +137,7 @@ public final class PreferenceData {
         if let m = options.maxPromptLength, m < 0 { throw PreferenceDataError("max_prompt_length must be >= 0, got \(m)") }
         if let m = options.maxCompletionLength, m < 1 { throw PreferenceDataError("max_completion_length must be at least 1, got \(m)") }
 
-        var rowsHasher = SHA256()
+        var rowsHasher = ContentHasher()
         var parsed: [PreferenceRow] = []
         parsed.reserveCapacity(rows.count)
         var firstFormat: (PreferenceFormat, Int)? = nil
@@ -158,7 +158,7 @@ public final class PreferenceData {
         }
         rowsHash = rowsHasher.hexDigest()
         format = firstFormat?.0 ?? .plain
-        tokenizerHash = { var h = SHA256(); tokenizer.jsonData().withUnsafeBytes { h.update($0) }; return h.hexDigest() }()
+        tokenizerHash = { var h = ContentHasher(); tokenizer.jsonData().withUnsafeBytes { h.update($0) }; return h.hexDigest() }()
         let eosID = options.eosToken.flatMap { tokenizer.id(for: $0) }
         defaultPadID = options.padID ?? tokenizer.padTokenID ?? eosID ?? 0
         if !format.isConversational && !parsed.isEmpty && options.eosToken == nil {
@@ -194,7 +194,7 @@ public final class PreferenceData {
         }
         pairs = out
         dropped = drops
-        var h = SHA256()
+        var h = ContentHasher()
         h.update(options.settingsDescription)
         h.update(int: out.count)
         for p in out {

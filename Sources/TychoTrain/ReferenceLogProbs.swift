@@ -44,7 +44,7 @@ public enum ReferenceCache {
     /// SHA-256 over the parameters sorted by name: each name, shape and float32 bytes (TRL's `hash_module` hashes
     /// the sorted state dict the same way, with dtypes instead of shapes).
     public static func weightsHash(_ model: Module) throws -> String {
-        var h = SHA256()
+        var h = ContentHasher()
         let named = model.namedParameters().sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
         h.update(int: named.count)
         try GradMode.with(enabled: false) {
@@ -72,7 +72,7 @@ public enum ReferenceCache {
             ("tokens", data.tokensHash),
             ("pairs", String(data.count)),
         ]
-        var h = SHA256()
+        var h = ContentHasher()
         for (k, v) in parts {
             h.update(int: k.utf8.count); h.update(k)
             h.update(int: v.utf8.count); h.update(v)
