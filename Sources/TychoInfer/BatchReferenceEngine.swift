@@ -106,7 +106,7 @@ public final class BatchReferenceEngine: BatchEngine {
     }
 
     /// The prompt's token ids, checked.
-    func promptIDs(_ r: BatchRequest) throws -> [Int] {
+    public func promptIDs(_ r: BatchRequest) throws -> [Int] {
         let ids: [Int]
         switch r.prompt {
         case .text(let s): ids = tokenizer.encode(s, addSpecial: r.addSpecialTokens)
@@ -210,11 +210,15 @@ public enum BatchSampler {
 
 /// Choosing and configuring the engine behind `tycho batch` and `infer.batch`.
 public enum BatchEngines {
-    /// The engine batch jobs run on: today the reference loop; the KV-cache Generator's adapter goes here.
+    /// The engine batch jobs run on: the KV-cache Generator (BatchGeneratorEngine); the reference loop when the
+    /// model is not one the Generator runs.
     /// - Parameters:
     ///   - batchSize: sequences generated together.
     public static func make(model: LanguageModel, tokenizer: Tokenizer, eosIDs: Set<Int>, batchSize: Int) -> BatchEngine {
-        BatchReferenceEngine(model: model, tokenizer: tokenizer, eosIDs: eosIDs, maxRows: batchSize)
+        if let engine = try? BatchGeneratorEngine(model: model, tokenizer: tokenizer, eosIDs: eosIDs, batchSize: batchSize) {
+            return engine
+        }
+        return BatchReferenceEngine(model: model, tokenizer: tokenizer, eosIDs: eosIDs, maxRows: batchSize)
     }
 
     /// The longest sequence `model` takes: its position table, else config's max_position_embeddings.
