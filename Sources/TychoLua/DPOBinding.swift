@@ -303,7 +303,7 @@ enum DPOBinding {
             nll_loss=, beta=0.1}
           With l = sum / length the average log-prob, log_odds = (l_w - l_l) - (log(1-e^l_w) - log(1-e^l_l)) and
             loss = nll_loss - beta * mean(log sigmoid(log_odds)). nll_loss (a tensor or number) is the chosen
-            sequences' mean cross-entropy over prompt and response, as TRL computes it.
+            sequences' mean cross-entropy over prompt and response, as TRL computes it: m:loss(ids, attention_mask).
           stats: rewards/*, logps/* (averages), nll_loss, log_odds_ratio, log_odds_chosen.
           details: losses (beta log sigmoid(log_odds)), chosen_rewards, rejected_rewards (B).
         """) { a in
