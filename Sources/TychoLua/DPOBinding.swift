@@ -357,8 +357,10 @@ enum DPOBinding {
     /// The loss functions, for the `dpo` module (the trainer's functions join them there).
     static let lossFunctions: [LuaFunction] = [loss, cpoFunction, simpoFunction, orpoFunction, ktoFunction]
 
+    /// `dpo`: the losses, and PreferenceBinding's reference log-probs and TR-DPO sync.
     static let module = LuaModule(name: "dpo", doc: """
         Preference optimisation: TRL 1.16's losses on per-sequence log-probs (dpo.loss with every DPO loss type,
-          dpo.cpo, dpo.simpo, dpo.orpo, dpo.kto), each returning loss, stats (TRL's metric names) and details.
-        """, functions: lossFunctions)
+          dpo.cpo, dpo.simpo, dpo.orpo, dpo.kto), each returning loss, stats (TRL's metric names) and details;
+          reference log-probs computed once and cached (dpo.reference_logprobs) and TR-DPO syncing (dpo.sync_reference).
+        """, functions: lossFunctions + PreferenceBinding.dpoFunctions)
 }
