@@ -4,9 +4,8 @@
 // The work is TychoText's (PreferenceData, PreferenceAudit, ChatLayout) and TychoTrain's (ReferenceCache,
 // ReferenceSync); this file reads options, resolves the tokenizer, EOS text and chat template a model folder
 // gives, and converts results to Lua values. `dataFunctions` join the `data` module (DataBinding.module);
-// `dpoFunctions` are meant for the `dpo` module that DPOBinding.swift declares. Until that file exists on this
-// branch, `dpoModule` registers a `dpo` module holding only them (as BatchBinding does for `infer`). A Lua chat
-// template function reaches TychoText as a closure that calls it protected while `data.preferences` runs.
+// `dpoFunctions` join the `dpo` module that DPOBinding.swift declares. A Lua chat template function reaches
+// TychoText as a closure that calls it protected while `data.preferences` runs.
 
 import CLua
 import CLuaShim
@@ -595,15 +594,12 @@ enum PreferenceBinding {
         return 1
     }
 
-    /// Functions for the `dpo` module.
+    /// Functions for the `dpo` module (DPOBinding.module joins them to the losses).
     static let dpoFunctions: [LuaFunction] = [referenceLogprobsFunction, syncReferenceFunction]
 
-    /// Until DPOBinding's `dpo` module exists on this branch: `dpo` with these functions alone.
-    static let dpoModule = LuaModule(name: "dpo", doc: "Direct preference optimisation: reference log-probs (cached) and TR-DPO reference syncing.",
-                                     functions: dpoFunctions)
-
-    /// Registers the `tycho.Preferences` type, its batch iterator and (for now) the `dpo` module in `state`.
-    /// `data.preferences` and `data.audit` are registered with the `data` module (DataBinding.module).
+    /// Registers the `tycho.Preferences` type and its batch iterator in `state`. `data.preferences` and
+    /// `data.audit` are registered with the `data` module (DataBinding.module), `dpo.reference_logprobs` and
+    /// `dpo.sync_reference` with the `dpo` module (DPOBinding.module).
     static func register(in state: LuaState) {
         state.registerType(metatable: metatable, methods: methods, metamethods: metamethods)
         let lua = state.lua
@@ -613,6 +609,5 @@ enum PreferenceBinding {
             lua.rawSet(-2, field: key)
         }
         lua.pop()
-        state.register(dpoModule)
     }
 }
