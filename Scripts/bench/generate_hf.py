@@ -10,7 +10,8 @@ Workload: 16 prompts of 16 uniform random token ids (fixed seed), one batch, lef
 equal length (so no pad is needed; attention_mask all ones), model.generate(use_cache=True, do_sample=False,
 max_new_tokens=64, min_new_tokens=64, eos_token_id=None, pad_token_id=0): 16 x 64 = 1024 new tokens per call.
 For each (config, threads): torch.set_num_threads(t) (interop threads 1), one warm-up call, then --repeats timed
-calls (wall clock, each timed alone); the median is reported as tokens/s of new tokens.
+calls (wall clock, each timed alone); the median is reported as tokens/s of new tokens (and, as cpu_tokens_per_s,
+per second of this process's CPU time, all threads included).
 
 Output per (config, threads): a key=value line (bench=generate impl=hf case=A threads=1 median=<tokens/s> ...),
 or with --json one JSON line {"impl": "hf", "config": "A", "threads": 1, "tokens_per_s": ..., "ms_per_call": ...}.
@@ -65,15 +66,17 @@ def run(name, c, threads, repeats):
         return out
 
     call()
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         call()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     med = statistics.median(times)
     tokens = PROMPTS * NEW_TOKENS
     return {
         "impl": "hf", "config": name, "threads": threads, "tokens_per_s": round(tokens / med, 1),
+        "cpu_tokens_per_s": round(tokens / statistics.median(cpu), 1),
         "ms_per_call": round(med * 1e3, 2), "ms_min": round(min(times) * 1e3, 2), "ms_max": round(max(times) * 1e3, 2),
         "repeats": repeats, "prompts": PROMPTS, "prompt_len": PROMPT_LEN, "new_tokens": NEW_TOKENS,
         "layers": c["layers"], "heads": c["heads"], "dim": c["dim"], "ctx": c["ctx"], "vocab": c["vocab"],

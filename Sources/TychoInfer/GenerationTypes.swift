@@ -56,6 +56,9 @@ public struct GenerationOptions: Sendable, Equatable {
 
     public init() {}
 
+    /// The most samples of one request.
+    public static let maxSamples = 1 << 20
+
     /// Throws a message naming the first bad option.
     public func validate() throws {
         guard maxTokens >= 1 else { throw GenerationError("max_tokens must be a positive integer, got \(maxTokens)") }
@@ -68,7 +71,9 @@ public struct GenerationOptions: Sendable, Equatable {
         guard repetitionPenalty > 0, repetitionPenalty.isFinite else {
             throw GenerationError("repetition_penalty must be a positive number, got \(repetitionPenalty)")
         }
-        guard n >= 1 else { throw GenerationError("n must be a positive integer, got \(n)") }
+        guard n >= 1, n <= GenerationOptions.maxSamples else {
+            throw GenerationError("n must be an integer in 1...\(GenerationOptions.maxSamples), got \(n)")
+        }
         for s in stopStrings where s.isEmpty { throw GenerationError("stop strings must not be empty") }
         guard predictionWindow >= 1 else { throw GenerationError("prediction window must be positive, got \(predictionWindow)") }
     }

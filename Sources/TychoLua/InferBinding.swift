@@ -178,7 +178,12 @@ enum InferBinding {
         if let v = try num("top_p", "a number in (0, 1]", { $0 > 0 && $0 <= 1 }) { o.topP = v }
         if let v = try num("min_p", "a number in [0, 1]", { $0 >= 0 && $0 <= 1 }) { o.minP = v }
         if let v = try num("repetition_penalty", "a positive number (1 = off)", { $0 > 0 && $0.isFinite }) { o.repetitionPenalty = v }
-        if let v = try int("n", min: 1, "a positive integer") { o.n = v }
+        if let v = try int("n", min: 1, "a positive integer") {
+            guard v <= GenerationOptions.maxSamples else {
+                throw a.argumentError(4, "a table whose field 'n' is at most \(GenerationOptions.maxSamples), got \(v)")
+            }
+            o.n = v
+        }
         if let stop = try stopOption(a) {
             o.stopStrings = stop.strings
             o.stopIDs = stop.ids

@@ -128,11 +128,12 @@ public final class IncrementalDecoder {
             }
             let head = try Projection(l.lmHead?.weight ?? l.body.embed.weight, bias: nil, layout: .outIn)
             let d = c.resolvedHeadDim
+            // The cache first: it checks that `capacity` fits in memory before the tables are made.
+            cache = try KVCache(layers: c.layers, slots: slots, kvHeads: c.kvHeads, headDim: d, capacity: capacity)
             let (cos, sin) = try Functional.ropeTables(headDim: d, start: 0, count: capacity, theta: c.ropeTheta,
                                                        scaling: c.ropeScaling)
             arch = .llama(embed: l.body.embed.weight, layers: layers, norm: l.body.norm, head: head, cos: cos, sin: sin)
             heads = c.heads
-            cache = try KVCache(layers: c.layers, slots: slots, kvHeads: c.kvHeads, headDim: d, capacity: capacity)
         default:
             throw TensorError("decoder: \(model.summary) is not a GPT-2 or Llama-family model")
         }

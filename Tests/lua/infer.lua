@@ -402,6 +402,7 @@ test("bad arguments: clear messages", function()
   bad({{1}}, {min_p = 2}, "min_p")
   bad({{1}}, {repetition_penalty = 0}, "repetition_penalty")
   bad({{1}}, {n = 0}, "'n'")
+  bad({{1}}, {n = 2^40}, "'n'")
   bad({{1}}, {stop = {""}}, "stop")
   bad({{1}}, {stop = {{}}}, "stop")
   bad({{1}}, {stop = {-1}}, "stop")
@@ -427,6 +428,10 @@ test("bad arguments: clear messages", function()
   bad({"\xff"}, nil, "UTF-8")
   bad(tensor.new{{1, 2}}, nil, "1-D")
   check_error(function() infer.generate(nn.relu(), bt, {{1}}) end, "language model")
+  -- rotary positions have no hard limit: an absurd max_tokens is an error about memory, not a crash
+  local ll = nn.llama{vocab = 16, ctx = 8, dim = 8, layers = 1, heads = 2, hidden = 16}
+  check_error(function() infer.generate(ll, bt, {{1}}, {max_tokens = 2^52}) end, "too large")
+  check_eq(#infer.generate(ll, bt, {{1}}, {max_tokens = 12, stop = {}})[1][1].ids, 12, "llama past its ctx")
   check_error(function() infer.generate(m, "tok", {{1}}) end, "tokenizer")
   -- a model is still usable after errors
   check_eq(#infer.generate(m, bt, {{1}}, {max_tokens = 3, stop = {}})[1][1].ids, 3, "works after errors")
