@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 // Tycho: a Lua 5.4 workbench for preference-optimization research.
-// Floors (see ../shared/docs/architecture.md): C system libraries -> TychoTensor -> TychoLua -> tycho.
+// Floors (see ../shared/docs/architecture.md): C system libraries -> TychoTensor -> TychoNN, TychoText
+// -> TychoTrain, TychoInfer -> TychoLua -> tycho.
 import PackageDescription
 
 // The numeric core is compiled optimised even in debug builds: its kernels are the product's speed, and
@@ -14,10 +15,13 @@ let package = Package(
         .executable(name: "tycho", targets: ["tycho"]),
         .library(name: "TychoTensor", targets: ["TychoTensor"]),
         .library(name: "TychoNN", targets: ["TychoNN"]),
+        .library(name: "TychoTrain", targets: ["TychoTrain"]),
+        .library(name: "TychoInfer", targets: ["TychoInfer"]),
         .library(name: "TychoLua", targets: ["TychoLua"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4",
@@ -32,18 +36,28 @@ let package = Package(
         // Optimised in debug builds too, for the same reason as the numeric core.
         .target(name: "CTensorKernels", cSettings: [.unsafeFlags(["-O2"])],
                 linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
+        // Generation's decode products (each element summed in a fixed order, so rows never depend on the batch).
+        .target(name: "CDecodeKernels", cSettings: [.unsafeFlags(["-O2"])],
+                linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
         .target(name: "TychoTensor", dependencies: ["COpenBLAS", "CTensorKernels"],
                 swiftSettings: optimisedCore),
-        .target(name: "TychoText", swiftSettings: optimisedCore),
-        .target(name: "TychoNN", dependencies: ["TychoTensor"], swiftSettings: optimisedCore),
-        .target(name: "TychoLua", dependencies: ["CLua", "CLuaShim", "TychoTensor", "TychoText", "TychoNN"]),
+        .target(name: "TychoText", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: optimisedCore),
+        .target(name: "TychoNN", dependencies: ["TychoTensor", "CDecodeKernels"], swiftSettings: optimisedCore),
+        // Checkpoints write Hugging Face folders (TychoNN); run records hash files (Crypto) and write JSON (TychoText).
+        .target(name: "TychoTrain", dependencies: ["TychoTensor", "TychoNN", "TychoText",
+                                                   .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: optimisedCore),
+        .target(name: "TychoInfer", dependencies: ["TychoTensor", "TychoNN", "TychoText"], swiftSettings: optimisedCore),
+        .target(name: "TychoLua", dependencies: ["CLua", "CLuaShim", "TychoTensor", "TychoText", "TychoNN", "TychoTrain", "TychoInfer"]),
         .executableTarget(name: "tycho", dependencies: [
-            "TychoLua", "TychoTensor", "CLua", "CLuaShim", "CReadline",
+            "TychoLua", "TychoTensor", "TychoText", "TychoNN", "TychoTrain", "TychoInfer", "CLua", "CLuaShim", "CReadline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TychoTensorTests", dependencies: ["TychoTensor", "CTensorKernels"]),
         .testTarget(name: "TychoTextTests", dependencies: ["TychoText"]),
-        .testTarget(name: "TychoNNTests", dependencies: ["TychoNN", "TychoTensor"]),
+        .testTarget(name: "TychoNNTests", dependencies: ["TychoNN", "TychoTensor", "CDecodeKernels"]),
+        .testTarget(name: "TychoTrainTests", dependencies: ["TychoTrain", "TychoTensor", "TychoNN", "TychoText"]),
+        .testTarget(name: "TychoInferTests", dependencies: ["TychoInfer", "TychoNN", "TychoText", "TychoTensor"]),
         .testTarget(name: "TychoLuaTests", dependencies: ["TychoLua", "TychoTensor"]),
         .testTarget(name: "TychoCLITests", dependencies: ["tycho"]),
     ],

@@ -30,6 +30,14 @@ public final class LuaState {
         register(TensorBinding.module)
         register(SysBinding.module)
         TokBinding.register(in: self)
+        NNBinding.register(in: self)
+        DataBinding.register(in: self)
+        PreferenceBinding.register(in: self)  // tycho.Preferences; data.preferences/audit join DataBinding.module
+        OptimBinding.register(in: self)
+        RunBinding.register(in: self)
+        CkptBinding.register(in: self)
+        InferBinding.register(in: self)
+        register(DPOBinding.module)  // the losses and PreferenceBinding.dpoFunctions; the trainer's join them
         register(HelpBinding.module, global: false)
         for f in HelpBinding.module.functions {
             lua.pushGlobals(); lua.push(f); lua.rawSet(-2, field: f.name); lua.pop()

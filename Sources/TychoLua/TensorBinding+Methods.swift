@@ -227,6 +227,6 @@ extension TensorBinding {
         let names = Set(creation.map(\.name))
         return LuaModule(name: "tensor",
                          doc: "Float32 n-dimensional tensors on OpenBLAS. Indices and dimensions are 1-based.",
-                         functions: creation + io + [noGrad, enableGrad, gradEnabled] + methods.filter { !names.contains($0.name) })
+                         functions: creation + io + rngFunctions + [noGrad, enableGrad, gradEnabled] + methods.filter { !names.contains($0.name) })
     }()
 }

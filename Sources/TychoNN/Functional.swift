@@ -110,6 +110,7 @@ public enum Functional {
     public static func rope(_ x: Tensor, cos: Tensor, sin: Tensor) throws -> Tensor {
         guard x.rank == 4 else { throw TensorError("rope: input must be [batch, heads, time, head_dim], got size \(sizes(x))") }
         let (t, d) = (x.shape[2], x.shape[3])
+        guard d % 2 == 0 else { throw TensorError("rope: head dimension \(d) must be even") }
         guard cos.shape == [t, d], sin.shape == [t, d] else {
             throw TensorError("rope: tables of size \(sizes(cos)) and \(sizes(sin)) given for \(t) positions of \(d) dimensions")
         }
@@ -129,11 +130,7 @@ public enum Functional {
     public static func dropout(_ x: Tensor, p: Float, training: Bool, generator: inout RandomGenerator) throws -> Tensor {
         guard p >= 0, p < 1 else { throw TensorError("dropout: probability must be in [0, 1), got \(p)") }
         if !training || p == 0 { return x }
-        let keep = 1 - p
-        var values = [Float](repeating: 0, count: x.count)
-        for i in 0..<values.count { values[i] = generator.nextUniform() < keep ? 1 / keep : 0 }
-        let mask = try Tensor(shape: x.shape, values: values)
-        return try x.multiplying(mask)
+        return try FusedDropout.forward(x, p: p, generator: &generator)
     }
 }
 

@@ -16,7 +16,10 @@ import COpenBLAS
 public enum BLASSetup {
     /// Runs once, before Tycho's first BLAS call (every call goes through `Tensor`'s matmul, which touches
     /// this first; the lazy static makes concurrent first calls wait for it).
-    static let configured: Void = { configure() }()
+    static let configured: Void = {
+        configure()
+        openblas_set_num_threads(1)  // Tycho splits products over its own threads (RowInvariantGemm.swift)
+    }()
 
     /// The name of the kernel family OpenBLAS uses, e.g. "SkylakeX" or "Haswell".
     public static var coreName: String {

@@ -9,18 +9,16 @@ import COpenBLAS
 
 public enum Parallel {
     nonisolated(unsafe) private static var _threads: Int = {
-        let n = max(1, ProcessInfo.processInfo.activeProcessorCount)
-        openblas_set_num_threads(Int32(n))
-        return n
+        // OpenBLAS itself stays on one thread: its idle threads spin for a long time after every call and
+        // starve Tycho's workers; large products are split over Tycho's threads instead (RowInvariantGemm).
+        openblas_set_num_threads(1)
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
 
-    /// Threads used by element-wise kernels and by OpenBLAS.
+    /// Threads used by Tycho's kernels, matrix products included.
     public static var threads: Int {
         get { _threads }
-        set {
-            _threads = max(1, newValue)
-            openblas_set_num_threads(Int32(_threads))
-        }
+        set { _threads = max(1, newValue) }
     }
 
     /// Below this many elements of work a kernel runs on the calling thread.

@@ -18,6 +18,16 @@ public struct RandomGenerator {
         s = (splitmix(), splitmix(), splitmix(), splitmix())
     }
 
+    /// The four 64-bit words of the generator's state, to save it and restore it exactly (`init(state:)`).
+    public var state: [UInt64] { [s.0, s.1, s.2, s.3] }
+
+    /// A generator continuing from a saved `state`; nil unless it is four words, not all zero (a state
+    /// xoshiro256** never reaches).
+    public init?(state: [UInt64]) {
+        guard state.count == 4, state.contains(where: { $0 != 0 }) else { return nil }
+        s = (state[0], state[1], state[2], state[3])
+    }
+
     @inline(__always)
     private static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 

@@ -167,12 +167,12 @@ extension Tensor {
     }
     public func tanh() throws -> Tensor {
         let out = try apply(Ops.Tanh())
-        return out.recorded("tanh", [self], saving: [out]) { g in [try g.multiplying(try out.map { 1 - $0 * $0 })] }
+        return out.recorded("tanh", [self], saving: [out]) { g in [try Tensor.tanhBackward(y: out, grad: g.expand(out.shape))] }
     }
     /// 1 / (1 + e^-x), computed as e^x / (1 + e^x) for negative x.
     public func sigmoid() throws -> Tensor {
         let out = try apply(Ops.Sigmoid())
-        return out.recorded("sigmoid", [self], saving: [out]) { g in [try g.multiplying(try out.map { $0 * (1 - $0) })] }
+        return out.recorded("sigmoid", [self], saving: [out]) { g in [try Tensor.sigmoidBackward(y: out, grad: g.expand(out.shape))] }
     }
     /// x if x > 0 or NaN, else 0.
     public func relu() throws -> Tensor {
@@ -182,17 +182,12 @@ extension Tensor {
     public func gelu(approximateTanh: Bool = false) throws -> Tensor {
         let out = approximateTanh ? try apply(Ops.GeluTanh()) : try apply(Ops.Gelu())
         return out.recorded("gelu", [self]) { g in
-            [try g.multiplying(try self.map { Tensor.geluDerivative($0, approximateTanh: approximateTanh) })]
+            [try Tensor.geluBackward(x: self, grad: g.expand(self.shape), approximateTanh: approximateTanh)]
         }
     }
     /// x * sigmoid(x).
     public func silu() throws -> Tensor {
-        try apply(Ops.Silu()).recorded("silu", [self]) { g in
-            [try g.multiplying(try self.map { x in
-                let s = 1 / (1 + Foundation.expf(-x))
-                return s * (1 + x * (1 - s))
-            })]
-        }
+        try apply(Ops.Silu()).recorded("silu", [self]) { g in [try Tensor.siluBackward(x: self, grad: g.expand(self.shape))] }
     }
     /// Clamps into [low, high]; either bound may be absent. NaN stays NaN.
     public func clamp(min low: Float?, max high: Float?) throws -> Tensor {
@@ -203,19 +198,6 @@ extension Tensor {
         }
     }
 
-    /// d/dx gelu(x), exact or for the tanh approximation, evaluated in Double.
-    static func geluDerivative(_ x: Float, approximateTanh: Bool) -> Float {
-        let v = Double(x)
-        if approximateTanh {
-            let k = (2 / Double.pi).squareRoot()
-            let u = k * (v + 0.044715 * v * v * v)
-            let t = Foundation.tanh(u)
-            return Float(0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k * (1 + 3 * 0.044715 * v * v))
-        }
-        let cdf = 0.5 * Foundation.erfc(-v / 2.0.squareRoot())
-        let pdf = Foundation.exp(-0.5 * v * v) / (2 * Double.pi).squareRoot()
-        return Float(cdf + v * pdf)
-    }
 
     // MARK: comparisons (1 where true, 0 where false)
 

@@ -113,7 +113,7 @@ extension Tensor {
               rows < Int(Int32.max) else {
             throw TensorError("matmul: operand layout not supported by BLAS")
         }
-        cblas_sgemm(CblasRowMajor, ta, tb, Int32(rows), Int32(bCols), Int32(cols), 1,
-                    a, Int32(lda), b, Int32(ldb), 0, c, Int32(bCols))
+        RowInvariantGemm.sgemm(transA: ta == CblasTrans, transB: tb == CblasTrans, m: rows, n: bCols, k: cols, alpha: 1,
+                               a, lda: lda, b, ldb: ldb, beta: 0, c, ldc: bCols)
     }
 }

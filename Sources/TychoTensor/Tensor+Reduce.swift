@@ -251,12 +251,9 @@ extension Tensor {
             }
         }
         return out.recorded(log ? "log_softmax" : "softmax", [self], saving: [out]) { g in
-            if log {  // g - softmax * sum(g)
-                return [try g.subtracting(out.exp().multiplying(g.sum(dim: dim, keepdim: true)))]
-            }
-            // y * (g - sum(g * y))
-            let gy = try g.multiplying(out)
-            return [try gy.subtracting(out.multiplying(gy.sum(dim: dim, keepdim: true)))]
+            let ge = try g.expand(out.shape)
+            if log { return [try Tensor.logSoftmaxBackward(y: out, grad: ge, dim: dim)] }   // g - softmax * sum(g)
+            return [try Tensor.softmaxBackward(y: out, grad: ge, dim: dim)]                // y * (g - sum(g * y))
         }
     }
 

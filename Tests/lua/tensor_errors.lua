@@ -86,6 +86,10 @@ local BAD = {
     {F("randint", 0, 10, "x"), "integer"}, {F("randint", 3, 3, 1), "greater than low"}},
   manual_seed = {{F("manual_seed"), "argument #1 (seed)"}, {F("manual_seed", "x"), "integer"},
     {F("manual_seed", 1.5), "integer"}, {F("manual_seed", 2^60), "2^53"}},
+  get_rng_state = {{F("get_rng_state", 1), "at most 0 arguments"}},
+  set_rng_state = {{F("set_rng_state"), "argument #1 (state)"}, {F("set_rng_state", "x"), "tensor"},
+    {F("set_rng_state", tensor.zeros(16)), "all zeros"}, {F("set_rng_state", tensor.zeros(3)), "16 values"},
+    {F("set_rng_state", tensor.full({16}, 70000)), "0..65535"}},
   set_num_threads = {{F("set_num_threads", 0), "1..256"}, {F("set_num_threads", -1), "1..256"},
     {F("set_num_threads", 1000), "1..256"}, {F("set_num_threads", "x"), "integer"},
     {F("set_num_threads", 1.5), "integer"}, {F("set_num_threads"), "argument #1"}},
@@ -377,7 +381,7 @@ end
 -- Changing the seed or thread count would disturb tests running alongside, save would write files named by the
 -- odd values into the working directory, and no_grad/enable_grad call the odd values (a function's own error
 -- is not theirs to name); BAD covers them all.
-SWEEP_SKIP = {manual_seed = true, set_num_threads = true, save = true, no_grad = true, enable_grad = true}
+SWEEP_SKIP = {manual_seed = true, set_rng_state = true, set_num_threads = true, save = true, no_grad = true, enable_grad = true}
 
 local function sweep_call(name, f, args, n, labels)
   local ok, err = pcall(f, table.unpack(args, 1, n))
