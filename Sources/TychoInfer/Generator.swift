@@ -173,10 +173,10 @@ public final class Generator {
         if let limit = model.maxPositions { capacity = min(capacity, limit) }
         let decoder = try IncrementalDecoder(model: model, slots: min(batchSize, samples), capacity: capacity)
         let scratch = SamplerScratch(vocab: vocabSize)
-        var running = [Sequence?](repeating: nil, count: decoder.slots)
+        var running = [RunningSample?](repeating: nil, count: decoder.slots)
         var nextRequest = 0, nextSample = 0, scheduling = true
 
-        func finish(_ seq: Sequence, slot: Int) throws {
+        func finish(_ seq: RunningSample, slot: Int) throws {
             running[slot] = nil
             let c = seq.completion()
             result.completions[seq.request][seq.sample] = c
@@ -200,7 +200,7 @@ public final class Generator {
                     result.usage.promptTokens += r.prompt.count
                     result.completions[nextRequest] = [Completion](repeating: Completion(text: "", ids: [], logprob: 0, finishReason: .length, promptTokens: r.prompt.count), count: r.options.n)
                 }
-                let seq = Sequence(request: nextRequest, sample: nextSample, prompt: r.prompt, options: r.options,
+                let seq = RunningSample(request: nextRequest, sample: nextSample, prompt: r.prompt, options: r.options,
                                    prediction: predictions[nextRequest], eos: eosTokenIDs, vocab: vocabSize)
                 // Another sample of a prompt being prefilled in this step shares that prefill.
                 if let leader = prefilling[nextRequest], predictions[nextRequest].isEmpty {
@@ -278,8 +278,9 @@ public final class Generator {
     }
 }
 
-/// One running sample: its output so far, stop state, sampler and prediction pointer.
-final class Sequence {
+/// One running sample: its output so far, stop state, sampler and prediction pointer. (Not named Sequence:
+/// that would hide Swift.Sequence from the rest of the module.)
+final class RunningSample {
     let request: Int, sample: Int
     let prompt: [Int]
     let options: GenerationOptions
