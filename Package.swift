@@ -43,11 +43,12 @@ let package = Package(
                 swiftSettings: optimisedCore),
         .target(name: "TychoText", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: optimisedCore),
         .target(name: "TychoNN", dependencies: ["TychoTensor", "CDecodeKernels"], swiftSettings: optimisedCore),
-        // Checkpoints write Hugging Face folders (TychoNN); run records hash files (Crypto) and write JSON (TychoText).
-        .target(name: "TychoTrain", dependencies: ["TychoTensor", "TychoNN", "TychoText",
+        .target(name: "TychoInfer", dependencies: ["TychoTensor", "TychoNN", "TychoText"], swiftSettings: optimisedCore),
+        // Checkpoints write Hugging Face folders (TychoNN); run records hash files (Crypto) and write JSON (TychoText);
+        // evals and RFT generate with TychoInfer (training may call inference, never the reverse).
+        .target(name: "TychoTrain", dependencies: ["TychoTensor", "TychoNN", "TychoText", "TychoInfer",
                                                    .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: optimisedCore),
-        .target(name: "TychoInfer", dependencies: ["TychoTensor", "TychoNN", "TychoText"], swiftSettings: optimisedCore),
         .target(name: "TychoLua", dependencies: ["CLua", "CLuaShim", "TychoTensor", "TychoText", "TychoNN", "TychoTrain", "TychoInfer"]),
         .executableTarget(name: "tycho", dependencies: [
             "TychoLua", "TychoTensor", "TychoText", "TychoNN", "TychoTrain", "TychoInfer", "CLua", "CLuaShim", "CReadline",
@@ -56,7 +57,7 @@ let package = Package(
         .testTarget(name: "TychoTensorTests", dependencies: ["TychoTensor", "CTensorKernels"]),
         .testTarget(name: "TychoTextTests", dependencies: ["TychoText"]),
         .testTarget(name: "TychoNNTests", dependencies: ["TychoNN", "TychoTensor", "CDecodeKernels"]),
-        .testTarget(name: "TychoTrainTests", dependencies: ["TychoTrain", "TychoTensor", "TychoNN", "TychoText"]),
+        .testTarget(name: "TychoTrainTests", dependencies: ["TychoTrain", "TychoTensor", "TychoNN", "TychoText", "TychoInfer"]),
         .testTarget(name: "TychoInferTests", dependencies: ["TychoInfer", "TychoNN", "TychoText", "TychoTensor"]),
         .testTarget(name: "TychoLuaTests", dependencies: ["TychoLua", "TychoTensor"]),
         .testTarget(name: "TychoCLITests", dependencies: ["tycho"]),
