@@ -361,6 +361,7 @@ enum DPOBinding {
     static let module = LuaModule(name: "dpo", doc: """
         Preference optimisation: TRL 1.16's losses on per-sequence log-probs (dpo.loss with every DPO loss type,
           dpo.cpo, dpo.simpo, dpo.orpo, dpo.kto), each returning loss, stats (TRL's metric names) and details;
-          reference log-probs computed once and cached (dpo.reference_logprobs) and TR-DPO syncing (dpo.sync_reference).
-        """, functions: lossFunctions + PreferenceBinding.dpoFunctions)
+          reference log-probs computed once and cached (dpo.reference_logprobs), TR-DPO syncing (dpo.sync_reference), and
+          the trainer (dpo.trainer{...}: tr:fit(), tr:step(), tr:evaluate(), tr:info()) with checkpoints and rollbacks.
+        """, functions: lossFunctions + PreferenceBinding.dpoFunctions + [DPOTrainerBinding.trainerFunction] + DPOTrainerBinding.methods)
 }

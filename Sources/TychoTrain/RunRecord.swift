@@ -255,7 +255,7 @@ public struct RunHistory {
             guard let v = try? JSONParser.parse(line), let step = v["step"]?.intValue, let kv = v.objectValue else { skipped += 1; continue }
             var values: [String: Double] = [:]
             for (k, x) in kv where k != "step" && k != "time" { if let d = x.doubleValue { values[k] = d } }
-            byStep[step] = values
+            byStep[step, default: [:]].merge(values) { _, new in new }  // eval lines join the step's training line
         }
         var events: [JSONValue] = []
         for line in lines(directory + "/events.jsonl") {
