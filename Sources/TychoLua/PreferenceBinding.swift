@@ -460,6 +460,41 @@ enum PreferenceBinding {
             a.push(try Tensor(shape: [r.count], values: r)); a.lua.rawSet(-2, field: "rejected")
             return 1
         },
+        method("set_reference", [.required("chosen", .any), .required("rejected", .any)], doc: """
+            Attaches reference log-probs computed elsewhere (e.g. by another program, or a TRL precompute): p:set_reference(chosen, rejected), each a tensor or a list of N numbers (summed completion log-probs, pair order); nil, nil detaches them. Batches then carry ref_chosen and ref_rejected, and dpo.trainer uses them as they are.
+            """) { a, d in
+            if a.isNil(2) && a.isNil(3) {
+                d.referenceChosen = nil
+                d.referenceRejected = nil
+                return 0
+            }
+            func values(_ idx: Int) throws -> [Float] {
+                let want = "a tensor or a list of \(d.count) numbers (one per pair)"
+                var out: [Float]
+                if let t = a.tensorOrNil(idx) {
+                    guard t.count == d.count, t.rank <= 1 else { throw a.argumentError(idx, "\(want), got a tensor of size \(Tensor.describe(t.shape))") }
+                    out = try t.contiguous().toArray()
+                } else if a.lua.type(Int32(idx)) == LUA_TTABLE {
+                    out = []
+                    for k in 0..<a.lua.rawLength(Int32(idx)) {
+                        _ = a.lua.rawGet(Int32(idx), index: k + 1)
+                        defer { a.lua.pop() }
+                        guard a.lua.type(-1) == LUA_TNUMBER, let v = a.lua.number(-1) else {
+                            throw a.argumentError(idx, "\(want), got \(a.lua.typeName(-1)) at position \(k + 1)")
+                        }
+                        out.append(Float(v))
+                    }
+                    guard out.count == d.count else { throw a.argumentError(idx, "\(want), got \(out.count) numbers") }
+                } else {
+                    throw a.typeError(idx, want)
+                }
+                return out
+            }
+            let c = try values(2), r = try values(3)
+            d.referenceChosen = c
+            d.referenceRejected = r
+            return 0
+        },
     ]
 
     static func describe(_ d: PreferenceData) -> String { "data.preferences: \(d.summary)" }

@@ -423,7 +423,8 @@ public final class DPOTrainer {
         metrics += statSums.map { ($0.0, $0.1 / Double(used)) }
         metrics += [("grad_norm", norm), ("learning_rate", lr), ("epoch", epochValue)]
         lastMetrics = metrics
-        try run?.log(step: k, metrics.map { ($0.0, JSONValue.number($0.1)) })
+        try log(metrics)
+        if let every = options.saveEvery, k % every == 0 { try save(metrics: [("loss", loss)]) }
         return StepResult(step: k, metrics: metrics, rows: rows, rolledBackTo: nil, cause: nil)
     }
 
@@ -461,9 +462,17 @@ public final class DPOTrainer {
         try prepare()
         let metrics = try evaluate(eval)
         lastEval = metrics
-        try run?.log(step: step, metrics.map { ($0.0, JSONValue.number($0.1)) })
-        try run?.event(kind: "eval", [("step", .int(step))] + metrics.map { ($0.0, JSONValue.number($0.1)) })
+        try log(metrics)
+        if let run, !run.isFinished {
+            try run.event(kind: "eval", [("step", .int(step))] + metrics.map { ($0.0, JSONValue.number($0.1)) })
+        }
         return metrics
+    }
+
+    /// Logs metrics at the current step in the run, while it is open (a finished run's record stays as it was).
+    private func log(_ metrics: [(String, Double)]) throws {
+        guard let run, !run.isFinished else { return }
+        try run.log(step: step, metrics.map { ($0.0, JSONValue.number($0.1)) })
     }
 
     /// Eval metrics of `data` (which must carry reference log-probs when the objective needs them).
@@ -542,8 +551,9 @@ public final class DPOTrainer {
                     continue
                 }
             }
-            let due = options.saveEvery.map { step % $0 == 0 } ?? !evalMetrics.isEmpty
-            if checkpoints != nil && (due || last) && lastSavedStep != step {
+            // Checkpoints at each eval (with its metrics, to rank by), unless save_every says otherwise (the step
+            // saved those), and at the end.
+            if checkpoints != nil && (!evalMetrics.isEmpty || last) && (lastSavedStep != step || !evalMetrics.isEmpty) {
                 try save(metrics: evalMetrics + r.metrics.filter { $0.0 == "loss" })
             }
         }
