@@ -49,9 +49,9 @@ enum DPOBinding {
     }
 
     /// The option `key` as a string or a list of strings (a list of one for a string).
-    static func names(_ a: LuaArgs, _ key: String) throws -> [String]? {
-        guard !a.isNil(1), a.lua.type(1) == LUA_TTABLE else { return nil }
-        let type = a.lua.rawGet(1, field: key)
+    static func names(_ a: LuaArgs, _ key: String, at idx: Int = 1) throws -> [String]? {
+        guard !a.isNil(idx), a.lua.type(Int32(idx)) == LUA_TTABLE else { return nil }
+        let type = a.lua.rawGet(Int32(idx), field: key)
         defer { a.lua.pop() }
         switch type {
         case LUA_TNIL: return nil
@@ -62,22 +62,22 @@ enum DPOBinding {
                 _ = a.lua.rawGet(-1, index: k + 1)
                 defer { a.lua.pop() }
                 guard a.lua.type(-1) == LUA_TSTRING, let s = a.lua.string(-1) else {
-                    throw a.argumentError(1, "a table whose field '\(key)' is a string or a list of strings, got \(a.lua.typeName(-1)) at position \(k + 1)")
+                    throw a.argumentError(idx, "a table whose field '\(key)' is a string or a list of strings, got \(a.lua.typeName(-1)) at position \(k + 1)")
                 }
                 out.append(s)
             }
-            guard !out.isEmpty else { throw a.argumentError(1, "a table whose field '\(key)' is a string or a non-empty list of strings, got an empty table") }
+            guard !out.isEmpty else { throw a.argumentError(idx, "a table whose field '\(key)' is a string or a non-empty list of strings, got an empty table") }
             return out
         default:
-            throw a.argumentError(1, "a table whose field '\(key)' is a string or a list of strings, got \(a.lua.typeName(-1))")
+            throw a.argumentError(idx, "a table whose field '\(key)' is a string or a list of strings, got \(a.lua.typeName(-1))")
         }
     }
 
     /// A single-choice option `key` among `choices` (nil when absent).
-    static func choice<E: RawRepresentable>(_ a: LuaArgs, _ key: String, _ choices: [String], as: E.Type) throws -> E? where E.RawValue == String {
-        guard let s = try a.optionString(1, key) else { return nil }
+    static func choice<E: RawRepresentable>(_ a: LuaArgs, _ key: String, _ choices: [String], as: E.Type, at idx: Int = 1) throws -> E? where E.RawValue == String {
+        guard let s = try a.optionString(idx, key) else { return nil }
         guard let v = E(rawValue: s) else {
-            throw a.argumentError(1, "a table whose field '\(key)' is one of \(choices.joined(separator: ", ")), got '\(s.prefix(40))'")
+            throw a.argumentError(idx, "a table whose field '\(key)' is one of \(choices.joined(separator: ", ")), got '\(s.prefix(40))'")
         }
         return v
     }

@@ -34,19 +34,21 @@ enum DPOTrainerBinding {
     // MARK: reading the options
 
     /// The userdata object at field `key` of the options table, of type T (nil when absent).
-    static func object<T: AnyObject>(_ a: LuaArgs, _ key: String, _ metatableName: String, _ want: String, as: T.Type) throws -> T? {
+    static func object<T: AnyObject>(_ a: LuaArgs, _ key: String, _ metatableName: String, _ want: String, as: T.Type,
+                                     at idx: Int = 1) throws -> T? {
+        guard !a.isNil(idx) else { return nil }
         defer { a.lua.pop() }
-        guard a.lua.rawGet(1, field: key) != LUA_TNIL else { return nil }
+        guard a.lua.rawGet(Int32(idx), field: key) != LUA_TNIL else { return nil }
         guard let o = a.lua.object(-1, metatable: metatableName, as: T.self) else {
-            throw a.argumentError(1, "a table whose field '\(key)' is \(want), got \(a.lua.typeName(-1))")
+            throw a.argumentError(idx, "a table whose field '\(key)' is \(want), got \(a.lua.typeName(-1))")
         }
         return o
     }
 
-    static func model(_ a: LuaArgs, _ key: String) throws -> LanguageModel? {
-        guard let m = try object(a, key, NNBinding.metatable, "a language model (nn.gpt2, nn.llama, nn.load)", as: Module.self) else { return nil }
+    static func model(_ a: LuaArgs, _ key: String, at idx: Int = 1) throws -> LanguageModel? {
+        guard let m = try object(a, key, NNBinding.metatable, "a language model (nn.gpt2, nn.llama, nn.load)", as: Module.self, at: idx) else { return nil }
         guard let lm = m as? LanguageModel else {
-            throw a.argumentError(1, "a table whose field '\(key)' is a language model (nn.gpt2, nn.llama, nn.load), got \(m.summary)")
+            throw a.argumentError(idx, "a table whose field '\(key)' is a language model (nn.gpt2, nn.llama, nn.load), got \(m.summary)")
         }
         return lm
     }
@@ -59,15 +61,15 @@ enum DPOTrainerBinding {
     static let cpoOnly: Set<String> = ["cpo_alpha", "simpo_gamma"]
 
     /// The objective from loss=, beta= and the loss options, checking that each given option applies.
-    static func objective(_ a: LuaArgs) throws -> PreferenceObjective {
-        let names = try DPOBinding.names(a, "loss") ?? ["sigmoid"]
-        let beta = try a.optionNumber(1, "beta")
-        let smoothing = try a.optionNumber(1, "label_smoothing")
+    static func objective(_ a: LuaArgs, at idx: Int = 1) throws -> PreferenceObjective {
+        let names = try DPOBinding.names(a, "loss", at: idx) ?? ["sigmoid"]
+        let beta = try a.optionNumber(idx, "beta")
+        let smoothing = try a.optionNumber(idx, "label_smoothing")
         func refuse(_ keys: Set<String>, _ what: String) throws {
             for k in keys.sorted() {
-                let present = a.lua.rawGet(1, field: k) != LUA_TNIL
+                let present = a.lua.rawGet(Int32(idx), field: k) != LUA_TNIL
                 a.lua.pop()
-                if present { throw a.argumentError(1, "a table without '\(k)': \(what) does not use it") }
+                if present { throw a.argumentError(idx, "a table without '\(k)': \(what) does not use it") }
             }
         }
         if names.count == 1, ["simpo", "cpo", "orpo"].contains(names[0]) {
@@ -82,8 +84,8 @@ enum DPOTrainerBinding {
                 var o = names[0] == "simpo" ? CPOLoss.Options.simpo() : CPOLoss.Options()
                 if let beta { o.beta = beta }
                 if let smoothing { o.labelSmoothing = smoothing }
-                if let v = try a.optionNumber(1, "cpo_alpha") { o.cpoAlpha = v }
-                if let v = try a.optionNumber(1, "simpo_gamma") { o.simpoGamma = v }
+                if let v = try a.optionNumber(idx, "cpo_alpha") { o.cpoAlpha = v }
+                if let v = try a.optionNumber(idx, "simpo_gamma") { o.simpoGamma = v }
                 return .cpo(o)
             }
         }
@@ -91,18 +93,18 @@ enum DPOTrainerBinding {
         var o = DPOLoss.Options()
         o.lossTypes = try names.map { n in
             guard let t = DPOLossType(rawValue: n) else {
-                throw a.argumentError(1, "a table whose field 'loss' names loss types among \(DPOLossType.names.joined(separator: ", ")), or is \"simpo\", \"cpo\" or \"orpo\", got '\(n.prefix(40))'")
+                throw a.argumentError(idx, "a table whose field 'loss' names loss types among \(DPOLossType.names.joined(separator: ", ")), or is \"simpo\", \"cpo\" or \"orpo\", got '\(n.prefix(40))'")
             }
             return t
         }
         if let beta { o.beta = beta }
         if let smoothing { o.labelSmoothing = smoothing }
-        o.lossWeights = try a.optionNumbers(1, "loss_weights")
-        if let v = try DPOBinding.choice(a, "f_divergence_type", FDivergence.names, as: FDivergence.self) { o.fDivergence = v }
-        if let v = try a.optionNumber(1, "f_alpha_divergence_coef") { o.fAlphaDivergenceCoef = v }
-        if let v = try a.optionNumber(1, "discopop_tau") { o.discopopTau = v }
+        o.lossWeights = try a.optionNumbers(idx, "loss_weights")
+        if let v = try DPOBinding.choice(a, "f_divergence_type", FDivergence.names, as: FDivergence.self, at: idx) { o.fDivergence = v }
+        if let v = try a.optionNumber(idx, "f_alpha_divergence_coef") { o.fAlphaDivergenceCoef = v }
+        if let v = try a.optionNumber(idx, "discopop_tau") { o.discopopTau = v }
         do { try o.validate() } catch let e as LossError { throw LuaBindingError(e.message) } catch let e as InvalidOption {
-            throw a.argumentError(1, "a table whose field '\(e.field)' is \(e.requirement), got \(e.value)")
+            throw a.argumentError(idx, "a table whose field '\(e.field)' is \(e.requirement), got \(e.value)")
         }
         return .dpo(o)
     }
@@ -258,6 +260,49 @@ enum DPOTrainerBinding {
         t.restoreGenerator = { [unowned state] g in state.generator = g }
         if let style { t.progress = TrainingProgress(style: style, every: logEvery) { _ in } }
         a.lua.pushObject(t, metatable: metatable)
+        return 1
+    }
+
+    // MARK: eval.preferences
+
+    static let evalPreferencesOptions: Set<String> = [
+        "reference", "loss", "beta", "label_smoothing", "loss_weights", "f_divergence_type", "f_alpha_divergence_coef",
+        "discopop_tau", "cpo_alpha", "simpo_gamma", "batch_size",
+    ]
+
+    static let evalPreferences = LuaFunction("preferences", [.required("model", .any), .required("prefs", .any), .optional("options", .table, default: "{}")], doc: """
+        Preference accuracy and margins of a model on held-out pairs: eval.preferences(model, prefs, {reference=, loss="sigmoid",
+          beta=0.1, batch_size=8, ...}) returns {accuracy= (how often the chosen completion gets the higher implicit reward),
+          margin= (mean reward margin), loss= (the objective's mean), pairs=, and every metric under TRL's eval names:
+          eval_loss, eval_rewards/chosen, eval_rewards/rejected, eval_rewards/accuracies, eval_rewards/margins,
+          eval_logps/chosen, eval_logps/rejected}. Rewards are beta * (log pi(y|x) - log pi_ref(y|x)): the reference
+          log-probs come from reference= (computed per batch) or those attached to prefs (dpo.reference_logprobs).
+          loss and its options as dpo.trainer's; with "simpo", "cpo" or "orpo" no reference is needed. No gradients,
+          dropout off. tr:evaluate(prefs) gives the same numbers for a trainer's policy.
+        """) { a in
+        let module = try NNBinding.module(a, 1)
+        guard let model = module as? LanguageModel else { throw a.argumentError(1, "a language model (nn.gpt2, nn.llama, nn.load), got \(module.summary)") }
+        guard let prefs = a.lua.object(2, metatable: PreferenceBinding.metatable, as: PreferenceData.self) else {
+            throw a.typeError(2, "preference data (data.preferences)")
+        }
+        try a.checkOptions(3, allowed: evalPreferencesOptions)
+        let objective = try objective(a, at: 3)
+        let reference = try DPOTrainerBinding.model(a, "reference", at: 3)
+        let size = try RunBinding.integerField(a, 3, "batch_size", min: 1) ?? 8
+        if objective.needsReference && reference == nil && (prefs.referenceChosen == nil || prefs.referenceRejected == nil) {
+            throw a.argumentError(3, "a table with reference = the reference model: prefs has no reference log-probs attached (dpo.reference_logprobs)")
+        }
+        if reference === model { throw a.argumentError(3, "a reference other than the model itself") }
+        let metrics = try run { try DPOTrainer.evaluate(policy: model, objective: objective, reference: reference, data: prefs, batchSize: size) }
+        pushMetrics(a, metrics)
+        func alias(_ name: String, _ key: String) {
+            guard let v = metrics.first(where: { $0.0 == key })?.1 else { return }
+            a.lua.push(v); a.lua.rawSet(-2, field: name)
+        }
+        alias("accuracy", "eval_rewards/accuracies")
+        alias("margin", "eval_rewards/margins")
+        alias("loss", "eval_loss")
+        a.lua.push(prefs.count); a.lua.rawSet(-2, field: "pairs")
         return 1
     }
 

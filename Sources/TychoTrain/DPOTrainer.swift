@@ -280,6 +280,14 @@ public final class DPOTrainer {
 
     /// The objective's loss (differentiable when grad mode is on) and stats on pairs `pairs` of `data`.
     func batchLoss(_ data: PreferenceData, _ pairs: [Int]) throws -> (loss: Tensor, stats: LossStats) {
+        try DPOTrainer.batchLoss(policy: policy, objective: options.objective, reference: options.syncRef != nil ? reference : nil,
+                                 data: data, pairs)
+    }
+
+    /// The objective's loss and stats for `policy` on pairs `pairs` of `data`. The reference log-probs come from
+    /// `reference` when given (computed on the batch, without gradients), else from those attached to the data.
+    public static func batchLoss(policy: LanguageModel, objective: PreferenceObjective, reference: LanguageModel?,
+                                 data: PreferenceData, _ pairs: [Int]) throws -> (loss: Tensor, stats: LossStats) {
         let b = data.batch(pairs)
         let n = b.size
         let ids = try Tensor(shape: [2 * n, b.length], values: b.ids)
@@ -287,12 +295,11 @@ public final class DPOTrainer {
         let chosenLengths = try Tensor(shape: [n], values: b.completionTokens[0..<n].map(Float.init))
         let rejectedLengths = try Tensor(shape: [n], values: b.completionTokens[n..<(2 * n)].map(Float.init))
         do {
-            switch options.objective {
+            switch objective {
             case .dpo(let o):
                 let logps = try policy.logprobs(ids, mask: mask)
                 let refChosen: Tensor, refRejected: Tensor
-                if options.syncRef != nil {
-                    guard let reference else { throw TrainerError("sync_ref needs a reference model") }
+                if let reference {
                     let wasTraining = reference.isTraining
                     reference.setTraining(false)
                     defer { reference.setTraining(wasTraining) }
@@ -475,20 +482,28 @@ public final class DPOTrainer {
         try run.log(step: step, metrics.map { ($0.0, JSONValue.number($0.1)) })
     }
 
-    /// Eval metrics of `data` (which must carry reference log-probs when the objective needs them).
+    /// Eval metrics of `data`: the objective's loss and stats over every pair, without gradients.
     public func evaluate(_ data: PreferenceData) throws -> [(String, Double)] {
         if options.objective.needsReference && options.syncRef == nil { try attachReference(data, "eval") }
+        return try DPOTrainer.evaluate(policy: policy, objective: options.objective, reference: options.syncRef != nil ? reference : nil,
+                                       data: data, batchSize: options.evalBatchSize ?? options.batchSize)
+    }
+
+    /// The objective's loss and stats of `policy` on every pair of `data` (dropout off, no gradients), averaged over
+    /// pairs and named eval_loss, eval_rewards/accuracies, ... Reference log-probs as in `batchLoss`.
+    public static func evaluate(policy: LanguageModel, objective: PreferenceObjective, reference: LanguageModel?,
+                                data: PreferenceData, batchSize size: Int) throws -> [(String, Double)] {
+        guard size >= 1 else { throw TrainerError("batch_size must be at least 1, got \(size)") }
         let wasTraining = policy.isTraining
         policy.setTraining(false)
         defer { policy.setTraining(wasTraining) }
-        let size = options.evalBatchSize ?? options.batchSize
         var lossSum = 0.0
         var sums: [(String, Double)] = []
         try GradMode.with(enabled: false) {
             var start = 0
             while start < data.count {
                 let end = Swift.min(start + size, data.count)
-                let (loss, stats) = try batchLoss(data, Array(start..<end))
+                let (loss, stats) = try batchLoss(policy: policy, objective: objective, reference: reference, data: data, Array(start..<end))
                 let w = Double(end - start)
                 lossSum += Double(try loss.item()) * w
                 if sums.isEmpty { sums = stats.entries.map { ($0.name, 0) } }
@@ -496,7 +511,7 @@ public final class DPOTrainer {
                 start = end
             }
         }
-        let n = Double(data.count)
+        let n = Double(Swift.max(data.count, 1))
         return [("eval_loss", lossSum / n)] + sums.map { ("eval_" + $0.0, $0.1 / n) }
     }
 
