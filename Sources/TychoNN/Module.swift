@@ -55,8 +55,11 @@ open class Module {
         return out
     }
 
+    /// Training mode (dropout on) or evaluation mode for the whole tree, including the dropout layers that layers
+    /// keep as fields rather than children (GPT-2's embedding, attention and MLP dropout).
     public func setTraining(_ flag: Bool) {
         for m in modules() { m.isTraining = flag }
+        for d in dropoutLayers() { d.isTraining = flag }
     }
 
     public func zeroGrad() {

@@ -23,11 +23,14 @@ public struct TrainingObjects {
     public var model: Module?
     public var optimizer: Optimizer?
     public var schedule: LRSchedule?
+    /// A reference model that changes during training (TR-DPO syncing), saved as reference.safetensors.
+    public var reference: Module?
 
-    public init(model: Module? = nil, optimizer: Optimizer? = nil, schedule: LRSchedule? = nil) {
+    public init(model: Module? = nil, optimizer: Optimizer? = nil, schedule: LRSchedule? = nil, reference: Module? = nil) {
         self.model = model
         self.optimizer = optimizer
         self.schedule = schedule
+        self.reference = reference
     }
 }
 
@@ -71,6 +74,10 @@ enum CheckpointFiles {
                                      to: dir + "/model.safetensors")
             }
         }
+        if let reference = o.reference {
+            try SafeTensors.save(reference.namedParameters().map { (name: $0.0, tensor: $0.1) }, metadata: ["format": "pt"],
+                                 to: dir + "/reference.safetensors")
+        }
         if let opt = o.optimizer {
             try SafeTensors.save(try opt.state(), metadata: ["format": "pt", "optimizer": opt.name], to: dir + "/optimizer.safetensors")
         }
@@ -98,6 +105,28 @@ enum CheckpointFiles {
 
     // MARK: restoring
 
+    /// The tensors of `dir/file`, checked to be exactly the parameters of `model` (names and sizes).
+    static func fittingTensors(_ dir: String, _ file: String, _ model: Module, _ what: String) throws -> [String: Tensor] {
+        guard DurableFiles.exists(dir + "/" + file) else { throw RecordError("\(dir) holds no \(file)") }
+        let tensors = try SafeTensors.load(path: dir + "/" + file).tensors
+        let mine = model.namedParameters()
+        let missing = mine.map(\.0).filter { tensors[$0] == nil }
+        if !missing.isEmpty {
+            throw RecordError("\(dir) does not fit \(what): it lacks \(missing.prefix(5).joined(separator: ", "))\(missing.count > 5 ? ", ..." : "")")
+        }
+        let names = Set(mine.map(\.0))
+        let extra = tensors.keys.filter { !names.contains($0) }.sorted()
+        if !extra.isEmpty {
+            throw RecordError("\(dir) does not fit \(what): it holds \(extra.prefix(5).joined(separator: ", ")) that it does not have")
+        }
+        for (name, p) in mine {
+            guard let t = tensors[name], t.shape == p.shape else {
+                throw RecordError("\(dir) does not fit \(what): \(name) has size \(Tensor.describe(tensors[name]?.shape ?? [])) there, \(Tensor.describe(p.shape)) here")
+            }
+        }
+        return tensors
+    }
+
     /// What `restore` put back.
     struct Restored {
         var generator: RandomGenerator?
@@ -112,23 +141,13 @@ enum CheckpointFiles {
         let state = try JSONValue.read(dir + "/" + trainerState)
         // Read and check.
         var modelTensors: [String: Tensor]?
-        if let model = o.model {
-            guard DurableFiles.exists(dir + "/model.safetensors") else { throw RecordError("\(dir) holds no model.safetensors") }
-            let tensors = try SafeTensors.load(path: dir + "/model.safetensors").tensors
-            let mine = model.namedParameters()
-            let missing = mine.map(\.0).filter { tensors[$0] == nil }
-            if !missing.isEmpty {
-                throw RecordError("\(dir) does not fit this model: it lacks \(missing.prefix(5).joined(separator: ", "))\(missing.count > 5 ? ", ..." : "")")
+        if let model = o.model { modelTensors = try fittingTensors(dir, "model.safetensors", model, "this model") }
+        var referenceTensors: [String: Tensor]?
+        if let reference = o.reference {
+            guard DurableFiles.exists(dir + "/reference.safetensors") else {
+                throw RecordError("\(dir) holds no reference.safetensors (it was saved without a synced reference)")
             }
-            let names = Set(mine.map(\.0))
-            let extra = tensors.keys.filter { !names.contains($0) }.sorted()
-            if !extra.isEmpty {
-                throw RecordError("\(dir) does not fit this model: it holds \(extra.prefix(5).joined(separator: ", ")) that the model does not have")
-            }
-            for (name, p) in mine where tensors[name]!.shape != p.shape {
-                throw RecordError("\(dir) does not fit this model: \(name) has size \(Tensor.describe(tensors[name]!.shape)) there, \(Tensor.describe(p.shape)) here")
-            }
-            modelTensors = tensors
+            referenceTensors = try fittingTensors(dir, "reference.safetensors", reference, "the reference model")
         }
         var optimizerState: [String: Tensor]?
         if o.optimizer != nil {
@@ -173,6 +192,7 @@ enum CheckpointFiles {
             do { try opt.loadState(st) } catch let e as OptimizerError { throw RecordError("\(dir)/optimizer.safetensors: \(e.message)") }
         }
         if let model = o.model, let t = modelTensors { try model.loadParameters(t) }
+        if let reference = o.reference, let t = referenceTensors { try reference.loadParameters(t) }
         // The learning rate resumes at `scale` (lower than when saved after rollbacks to this checkpoint): the
         // schedule's scale, and the optimizer's rates in the ratio to the scale they were saved with.
         let atSave = state["lr_scale"]?.doubleValue ?? savedScale ?? 1

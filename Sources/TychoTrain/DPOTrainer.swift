@@ -250,7 +250,10 @@ public final class DPOTrainer {
         progress?.note("reference log-probs of \(data.count) \(what) pairs: " + (r.cached ? "read from \(r.path ?? "the cache")" : "\(r.forwardPasses) forward passes"))
     }
 
-    var objects: TrainingObjects { TrainingObjects(model: policy, optimizer: optimizer, schedule: schedule) }
+    /// What a checkpoint holds: the policy, optimizer and schedule, and a synced reference (it changes too).
+    var objects: TrainingObjects {
+        TrainingObjects(model: policy, optimizer: optimizer, schedule: schedule, reference: options.syncRef != nil ? reference : nil)
+    }
 
     var dataPosition: JSONValue { .object([("epoch", .int(epoch)), ("batch", .int(batchIndex))]) }
 

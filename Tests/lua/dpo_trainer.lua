@@ -238,7 +238,8 @@ test("an eval regression rolls back to the best checkpoint with a lower learning
   check(mgr:best().metrics.eval_loss ~= nil, "checkpoints carry eval metrics")
 end)
 
-test("resuming from a checkpoint continues bit for bit (dropout on)", function()
+for _, sync in ipairs{ false, true } do
+test("resuming from a checkpoint continues bit for bit (dropout on" .. (sync and ", TR-DPO syncing" or "") .. ")", function()
   local function setup()
     local m, ref = policy_and_ref(8, 0.2)
     return m, ref, optim.adamw(m:parameters(), { lr = 2e-3, weight_decay = 0.01 }),
@@ -247,7 +248,8 @@ test("resuming from a checkpoint continues bit for bit (dropout on)", function()
   local p = prefs()
   local function trainer(m, ref, opt, sched, mgr, steps)
     return dpo.trainer{ policy = m, reference = ref, train = p, optimizer = opt, schedule = sched, batch_size = 3,
-                        max_steps = steps, seed = 3, disable_dropout = false, checkpoints = mgr, save_every = 2, progress = false }
+                        max_steps = steps, seed = 3, disable_dropout = false, checkpoints = mgr, save_every = 2, progress = false,
+                        sync_ref = sync and { alpha = 0.5, every = 3 } or nil }
   end
   -- uninterrupted
   tensor.manual_seed(99)
@@ -256,7 +258,7 @@ test("resuming from a checkpoint continues bit for bit (dropout on)", function()
   local want = {}
   for k = 1, 8 do want[k] = whole:step().loss end
   -- stopped at 5 (the last checkpoint is step 4), then a new process' worth of objects resumes
-  local dir = tmp("resume")
+  local dir = tmp("resume" .. tostring(sync))
   tensor.manual_seed(99)
   m, ref, opt, sched = setup()
   local first = trainer(m, ref, opt, sched, ckpt.manager{ dir = dir }, 8)
@@ -273,6 +275,7 @@ test("resuming from a checkpoint continues bit for bit (dropout on)", function()
   for k = 6, 8 do check_eq(second:step().loss, want[k], "step " .. k .. " after resuming") end
   check(want[1] ~= want[2], "the losses change")
 end)
+end
 
 test("TR-DPO: sync_ref moves the reference towards the policy every N steps", function()
   local m, ref = policy_and_ref(9)

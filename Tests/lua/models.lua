@@ -166,6 +166,18 @@ test("clone, freeze and modes", function()
   for _ in pairs(m:named_parameters()) do n = n + 1 end
   check_eq(n, #m:parameters(), "named and listed parameters agree")
   check_eq(m:named_parameters()["transformer.h.0.attn.c_attn.weight"]:size(1), 16, "HF names and Conv1D layout")
+  -- eval mode turns off every dropout, also those a layer keeps as a field (GPT-2's embedding, attention and MLP
+  -- dropout); a clone keeps the mode
+  for _, make in ipairs{ function() return nn.gpt2{vocab = 50, ctx = 16, dim = 16, layers = 2, heads = 2, dropout = 0.5} end } do
+    local d = make()
+    check(max_abs_diff(d:logits(ids), d:logits(ids)) > 0, "dropout is on in training mode")
+    d:eval()
+    check_eq(max_abs_diff(d:logits(ids), d:logits(ids)), 0, "no dropout in eval mode")
+    local c = d:clone()
+    check_eq(max_abs_diff(c:logits(ids), d:logits(ids)), 0, "the clone is in eval mode too")
+    d:train()
+    check(max_abs_diff(d:logits(ids), d:logits(ids)) > 0, "dropout is back in training mode")
+  end
 end)
 
 test("layers", function()
