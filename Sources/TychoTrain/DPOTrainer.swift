@@ -233,7 +233,9 @@ public final class DPOTrainer {
                 lastSavedStep = latest.step
                 progress?.note("resumed from \(m.path(of: latest)) (step \(latest.step) of \(totalSteps))")
                 try run?.event(kind: "resume", [("step", .int(latest.step)), ("path", .string(m.path(of: latest)))])
-            } else if m.latest == nil {
+            } else if let latest = m.latest {
+                throw TrainerError("\(m.directory) already holds checkpoints (the newest of step \(latest.step)); with resume = false a new run there would mix with them: give another folder")
+            } else {
                 try save(metrics: [])
             }
         }

@@ -273,6 +273,8 @@ test("resuming from a checkpoint continues bit for bit (dropout on" .. (sync and
   check_eq(s.step, 5)
   check_eq(s.loss, want[5], "step 5 after resuming")
   for k = 6, 8 do check_eq(second:step().loss, want[k], "step " .. k .. " after resuming") end
+  E(function() dpo.trainer{ policy = m2, reference = ref2, train = p, optimizer = opt2, checkpoints = ckpt.manager{ dir = dir },
+                            resume = false, progress = false }:step() end, "already holds checkpoints")
   check(want[1] ~= want[2], "the losses change")
 end)
 end
