@@ -185,7 +185,7 @@ enum PreferenceBinding {
           Rows (a JSONL file or a list of tables): TRL's {prompt=, chosen=, rejected=} as strings or as message lists {{role=, content=}, ...}, TRL's implicit-prompt {chosen=, rejected=}, or OpenAI DPO rows {input={messages=}, preferred_output=, non_preferred_output=}.
           Plain rows: chosen and rejected get the EOS text (eos_token; default from the tokenizer's folder or its <|endoftext|>-like special token); the prompt and prompt+completion are tokenized whole and split where they stop agreeing. Conversational rows: rendered by chat_template ("auto": the tokenizer folder's ChatML or Llama 3 template, else chatml; "chatml", "llama3", "plain", or a function(messages, add_generation_prompt) returning text).
           tokenizer: a tokenizer, a tokenizer.json or a model folder. max_length (false: no limit) cuts each prompt+completion: keep_start keeps the first tokens and drops rows whose prompt alone fills max_length, keep_end keeps the last. max_prompt_length / max_completion_length (TRL 0.x rules, off by default) keep a prompt's end and a completion's start.
-          Truncated and dropped rows are counted in p:info() and printed unless quiet. Returns a preference data object: #p pairs, p:pair(i), p:batch(indices), p:batches{batch_size=}, p:info(), p:reference().
+          Truncated and dropped rows are counted in p:info() and printed unless quiet. Returns a preference data object: #p pairs, p:pair(i), p:batch(indices), p:batches{batch_size=}, p:split(0.9, {seed=}), p:subset(indices), p:info(), p:reference().
         """) { a in
         try a.checkOptions(2, allowed: options)
         let (rows, places, source) = try rows(a)
@@ -422,8 +422,78 @@ enum PreferenceBinding {
             a.lua.push(0)
             return 3
         },
+        method("subset", [.required("indices", .table)], doc: """
+            The pairs at indices (a list of 1-based pair numbers, each at most once, in the order given) as new preference data: p:subset({3, 1, 4}).
+              The pairs keep their source rows (numbered in the original file), the options and any reference log-probs dpo.reference_logprobs attached; the rows and tokens hashes are recomputed, so reference caches tell subsets apart. Dropped rows stay the original's.
+            """) { a, d in
+            let n = a.lua.rawLength(2)
+            var indices: [Int] = []
+            indices.reserveCapacity(n)
+            for k in 1...Swift.max(n, 1) where k <= n {
+                _ = a.lua.rawGet(2, index: k)
+                defer { a.lua.pop() }
+                guard let v = a.lua.number(-1), v == v.rounded(), v >= 1, v <= Double(d.count) else {
+                    throw a.argumentError(2, d.count == 0 ? "a list of pair numbers, but the data has no pairs" : "a list of pair numbers in 1..\(d.count), got \(a.lua.number(-1).map(LuaArgs.formatNumber) ?? a.lua.typeName(-1)) at position \(k)")
+                }
+                indices.append(Int(v) - 1)
+            }
+            let s: PreferenceData
+            do { s = try d.subset(indices) } catch let e as PreferenceDataError { throw a.argumentError(2, "a list of distinct pair numbers: \(e.message)") }
+            a.lua.pushObject(s, metatable: metatable)
+            return 1
+        },
+        method("split", [.required("fraction_or_count", .number), .optional("options", .table, default: "{seed=nil, shuffle=true, by_prompt=true}")], doc: """
+            Cuts the pairs in two: local train, held_out = p:split(0.9, {seed = 1, shuffle = true, by_prompt = true}).
+              fraction_or_count: the first part's share of the pairs, a fraction in (0, 1) (floor(fraction * #p) pairs), or a whole number of pairs in 1..#p-1.
+              by_prompt=true keeps all pairs of a prompt (data.audit's prompt comparison) on one side, so the second part shares no prompt with the first; the (shuffled) prompt groups are cut where the first part's size is closest to the asked one, so it can be off by half a group. by_prompt=false gives exactly the size. shuffle=true takes pairs (or prompt groups) in a random order fixed by seed (without seed, from tensor.manual_seed's generator); shuffle=false in data-set order. Each part keeps its pairs in data-set order, their source rows, the options and any attached reference log-probs, with hashes of its own (as p:subset).
+            """) { a, d in
+            let x = try a.number(2)
+            try a.checkOptions(3, allowed: ["seed", "shuffle", "by_prompt"])
+            let shuffle = try a.optionBoolean(3, "shuffle") ?? true
+            let byPrompt = try a.optionBoolean(3, "by_prompt") ?? true
+            let seed = try a.optionInteger(3, "seed")
+            guard d.count >= 2 else { throw a.argumentError(1, "preference data of at least 2 pairs to split, got \(d.count)") }
+            let first: Int
+            let label: String
+            if x.isFinite && x == x.rounded() && x >= 1 {
+                guard x <= Double(d.count - 1) else {
+                    throw a.argumentError(2, "a fraction in (0, 1) or a pair count in 1..\(d.count - 1), got \(LuaArgs.formatNumber(x))")
+                }
+                first = Int(x)
+                label = "\(first) pairs"
+            } else {
+                guard x.isFinite, x > 0, x < 1 else {
+                    throw a.argumentError(2, "a fraction in (0, 1) or a pair count in 1..\(d.count - 1), got \(LuaArgs.formatNumber(x))")
+                }
+                first = Int((x * Double(d.count) + 1e-9).rounded(.down))
+                guard first >= 1, first < d.count else {
+                    throw a.argumentError(2, "a fraction of the \(d.count) pairs that leaves both parts non-empty, got \(LuaArgs.formatNumber(x)) (\(first) pairs in the first part)")
+                }
+                label = "\(LuaArgs.formatNumber(x))"
+            }
+            var draw: ((Int) -> Int)? = nil
+            var how = label
+            if shuffle {
+                if let seed {
+                    var g = RandomGenerator(seed: UInt64(bitPattern: Int64(seed)))
+                    draw = { Int(g.nextInt(below: UInt64($0))) }
+                    how += ", seed \(seed)"
+                } else {
+                    let state = a.state
+                    draw = { Int(state.generator.nextInt(below: UInt64($0))) }
+                    how += ", shuffled"
+                }
+            } else {
+                how += ", in order"
+            }
+            if byPrompt { how += ", by prompt" }
+            let (train, held) = try run { try d.split(first: first, byPrompt: byPrompt, draw: draw, label: how) }
+            a.lua.pushObject(train, metatable: metatable)
+            a.lua.pushObject(held, metatable: metatable)
+            return 2
+        },
         method("info", doc: """
-            What the data holds and how it was made: {pairs=, source_rows=, format= ("plain", "conversational", "openai"), truncated=, truncated_rows=, dropped=, dropped_rows=, drop_reasons=, max_length=, max_prompt_length=, max_completion_length=, truncation=, eos_token=, chat_template=, pad_id=, settings=, rows_hash=, tokenizer_hash=, tokens_hash=, source=} (rows 1-based; absent limits are nil).
+            What the data holds and how it was made: {pairs=, source_rows=, derivation= (for p:subset and p:split parts), format= ("plain", "conversational", "openai"), truncated=, truncated_rows=, dropped=, dropped_rows=, drop_reasons=, max_length=, max_prompt_length=, max_completion_length=, truncation=, eos_token=, chat_template=, pad_id=, settings=, rows_hash=, tokenizer_hash=, tokens_hash=, source=} (rows 1-based; absent limits are nil).
             """) { a, d in
             let lua = a.lua
             guard lua.ensureStack(6) else { throw LuaBindingError("Lua stack overflow") }
@@ -451,6 +521,7 @@ enum PreferenceBinding {
             set(lua, "tokenizer_hash", d.tokenizerHash)
             set(lua, "tokens_hash", d.tokensHash)
             set(lua, "source", d.source)
+            if let v = d.derivation { set(lua, "derivation", v) }
             return 1
         },
         method("reference", doc: "The reference log-probs dpo.reference_logprobs attached: {chosen=Tensor(N), rejected=Tensor(N)}, or nil.") { a, d in

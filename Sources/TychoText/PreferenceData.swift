@@ -20,6 +20,11 @@
 // is 1024, and so is Tycho's (nil: no limit). Every cut row is counted and every dropped row is listed with its
 // reason: nothing is cut or dropped silently.
 //
+// A data set can be cut without tokenizing again: `subset` keeps chosen pairs, `split` cuts it in two (whole
+// prompts to one side, so a held-out part shares no prompt with the training part). The parts keep the pairs'
+// source rows (numbered in the original file), the options and the attached reference log-probs of their pairs;
+// their rows and tokens hashes are recomputed, so reference caches tell the parts apart.
+//
 // Batches are TRL's concatenated layout: B pairs give ids and mask of shape (2B, T), the B chosen sequences first
 // and then the B rejected ones, right-padded to the longest of all 2B. Token ids are stored as Int32 (the pairs of
 // a large data set stay small) and come out of batches as Float values, exact below 2^24.
@@ -119,6 +124,8 @@ public final class PreferenceData {
     public let vocabSize: Int
     /// Where the rows came from, for messages (a path, or "rows").
     public let source: String
+    /// How this data set was cut from another (`subset`, `split`), for summaries; nil for data read from rows.
+    public let derivation: String?
 
     /// Reference log-probs attached by the reference pass (one per pair), or nil.
     public var referenceChosen: [Float]?
@@ -194,17 +201,114 @@ public final class PreferenceData {
         }
         pairs = out
         dropped = drops
+        derivation = nil
+        tokensHash = PreferenceData.tokensHash(out, options: options)
+    }
+
+    /// SHA-256 of the settings and every pair's source row and tokens, in order.
+    static func tokensHash(_ pairs: [PreferencePair], options: PreferenceOptions) -> String {
         var h = ContentHasher()
         h.update(options.settingsDescription)
-        h.update(int: out.count)
-        for p in out {
+        h.update(int: pairs.count)
+        for p in pairs {
             h.update(int: p.row)
             for part in [p.prompt, p.chosen, p.rejected] {
                 h.update(int: part.count)
                 part.withUnsafeBytes { h.update($0) }
             }
         }
-        tokensHash = h.hexDigest()
+        return h.hexDigest()
+    }
+
+    /// The pairs of `parent` at `indices` (0-based, distinct, in 0..<parent.count; checked by the callers).
+    private init(parent: PreferenceData, indices: [Int], derivation: String) {
+        options = parent.options
+        format = parent.format
+        pairs = indices.map { parent.pairs[$0] }
+        dropped = []
+        sourceRows = parent.sourceRows
+        tokenizerHash = parent.tokenizerHash
+        defaultPadID = parent.defaultPadID
+        vocabSize = parent.vocabSize
+        source = parent.source
+        self.derivation = derivation
+        if indices == Array(0..<parent.count) {
+            rowsHash = parent.rowsHash  // the same pairs in the same order: the same data
+        } else {
+            var h = ContentHasher()
+            h.update("subset of rows ")
+            h.update(parent.rowsHash)
+            h.update(int: indices.count)
+            for i in indices { h.update(int: parent.pairs[i].row) }
+            rowsHash = h.hexDigest()
+        }
+        tokensHash = PreferenceData.tokensHash(pairs, options: options)
+        if let c = parent.referenceChosen, let r = parent.referenceRejected, c.count == parent.count, r.count == parent.count {
+            referenceChosen = indices.map { c[$0] }
+            referenceRejected = indices.map { r[$0] }
+        }
+    }
+
+    // MARK: subsets and splits
+
+    /// The pairs at `indices` (0-based pair numbers, in the order given) as a new data set: the same options, source
+    /// rows and attached reference log-probs; no dropped rows (those stay the original's).
+    /// - Throws: `PreferenceDataError` for an index out of range or given twice.
+    public func subset(_ indices: [Int]) throws -> PreferenceData {
+        var seen = Set<Int>()
+        for (k, i) in indices.enumerated() {
+            guard i >= 0 && i < count else {
+                throw PreferenceDataError("pair number \(i + 1) at position \(k + 1) is not in 1..\(count)")
+            }
+            guard seen.insert(i).inserted else {
+                throw PreferenceDataError("pair number \(i + 1) is given twice (at position \(k + 1))")
+            }
+        }
+        return PreferenceData(parent: self, indices: indices, derivation: "a subset of \(indices.count) of \(count) pairs")
+    }
+
+    /// Which pairs go to each part of a split (0-based, ascending). The pairs (or, with `byPrompt`, the groups of
+    /// pairs sharing a prompt, by PreferencePair.promptKey, which data.audit compares) are put in data-set order
+    /// (groups by first appearance), or in the order of a Fisher-Yates shuffle drawing from `draw`
+    /// (BatchPlan.shuffled) when it is given, and that sequence is cut once, between two groups, where the first
+    /// part's size is closest to `first` (on a tie, the smaller first part). Pair by pair the first part has exactly
+    /// `first` pairs; by prompt it is off by at most half the group the cut falls in.
+    /// - Throws: `PreferenceDataError` when `first` is not in 1..<count, or by prompt when every pair has the
+    ///   same prompt.
+    public func splitIndices(first: Int, byPrompt: Bool, draw: ((Int) -> Int)?) throws -> (first: [Int], second: [Int]) {
+        guard count >= 2 else { throw PreferenceDataError("cannot split \(count) pair\(count == 1 ? "" : "s") into two non-empty parts") }
+        guard first >= 1 && first < count else {
+            throw PreferenceDataError("the first part must have 1..\(count - 1) of the \(count) pairs, got \(first)")
+        }
+        var groups: [[Int]] = []
+        if byPrompt {
+            var at: [UInt64: Int] = [:]
+            for (i, p) in pairs.enumerated() {
+                if let g = at[p.promptKey] { groups[g].append(i) } else { at[p.promptKey] = groups.count; groups.append([i]) }
+            }
+        } else {
+            groups = pairs.indices.map { [$0] }
+        }
+        guard groups.count >= 2 else {
+            throw PreferenceDataError("all \(count) pairs have the same prompt, so keeping each prompt's pairs on one side (by_prompt) leaves one part empty; set by_prompt = false")
+        }
+        let order = draw.map { BatchPlan.shuffled(groups.count, draw: $0) } ?? Array(groups.indices)
+        var cut = 1, best = Int.max, size = 0
+        for k in 1..<order.count {  // the cut after k groups
+            size += groups[order[k - 1]].count
+            let miss = Swift.abs(size - first)
+            if miss < best { best = miss; cut = k }
+        }
+        let a = order[..<cut].flatMap { groups[$0] }, b = order[cut...].flatMap { groups[$0] }
+        return (a.sorted(), b.sorted())
+    }
+
+    /// The data set cut in two by `splitIndices`: each part keeps its pairs in data-set order.
+    /// - Parameter label: how the parts describe their origin (e.g. "0.9, seed 1, by prompt").
+    public func split(first: Int, byPrompt: Bool, draw: ((Int) -> Int)?, label: String) throws -> (PreferenceData, PreferenceData) {
+        let (a, b) = try splitIndices(first: first, byPrompt: byPrompt, draw: draw)
+        return (PreferenceData(parent: self, indices: a, derivation: "part 1 of a split of \(count) pairs (\(label))"),
+                PreferenceData(parent: self, indices: b, derivation: "part 2 of a split of \(count) pairs (\(label))"))
     }
 
     /// Steps 2-4 of the file comment for one row: TRL's prompt_ids, chosen_ids, rejected_ids (0-based ids), and a
@@ -296,6 +400,7 @@ public final class PreferenceData {
     public var summary: String {
         var s = "\(pairs.count) pair\(pairs.count == 1 ? "" : "s") from \(sourceRows) row\(sourceRows == 1 ? "" : "s") (\(format.rawValue))"
         s += ", \(truncatedCount) truncated, \(dropped.count) dropped"
+        if let d = derivation { s += "; \(d)" }
         return s
     }
 

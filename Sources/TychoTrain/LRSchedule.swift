@@ -14,9 +14,10 @@
 // so the warmup reaches lr at step W and the decay reaches min_lr at step T, held after (when T = W there is no
 // decay: cosine gives lr at step T, linear min_lr, as transformers' formulas do). Step indexing relative to
 // transformers: lr_at(k) equals base_lr * lr_lambda(k), the learning rate its LambdaLR holds after k calls to
-// scheduler.step() (what the HF Trainer logs as learning_rate at global_step k). Note that the HF Trainer's k-th
-// optimizer step runs with lr_lambda(k - 1) (its first step uses lr 0 when warmup > 0); to replay such a run,
-// apply lr_at(k - 1) before step k. With min_lr = 0 the values equal transformers' bit for bit up to T; past T,
+// scheduler.step(). The HF Trainer's k-th optimizer step runs with lr_lambda(k - 1) (its first step uses lr 0 when
+// warmup > 0), and transformers 5.24 logs that rate as learning_rate at global_step k (it reads it after
+// optimizer.step() and before scheduler.step(); Tests/Fixtures/dpo_train's warmup case logs 0, 1e-3, 5e-4); to
+// replay such a run, apply lr_at(k - 1) before step k. With min_lr = 0 the values equal transformers' bit for bit up to T; past T,
 // transformers' cosine rises again (cos beyond pi), Tycho's stays at min_lr. With min_lr > 0 the cosine matches
 // get_cosine_with_min_lr_schedule_with_warmup up to rounding.
 

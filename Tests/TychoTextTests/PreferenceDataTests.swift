@@ -162,6 +162,103 @@ import Testing
         #expect(error([#"{"prompt": [{"role": "user", "content": "a"}], "chosen": [{"role": "assistant", "content": "b"}], "rejected": [{"role": "assistant", "content": "c"}]}"#]) { $0.chatTemplate = failing } == "row 1: no")
     }
 
+    // MARK: subsets and splits
+
+    /// 10 rows over 4 prompts (P0 x4, P1 x3, P2 x2, P3 x1).
+    func tenPairs(_ configure: (inout PreferenceOptions) -> Void = { _ in }) throws -> PreferenceData {
+        let prompts = ["P0", "P1", "P0", "P2", "P1", "P0", "P3", "P2", "P1", "P0"]
+        return try make(prompts.enumerated().map { #"{"prompt": "\#($1)", "chosen": " yes \#($0)", "rejected": " no"}"# }, configure)
+    }
+
+    /// A fixed draw for shuffles (a small LCG), so tests need no generator.
+    static func draws(_ seed: UInt64) -> (Int) -> Int {
+        var x = seed
+        return { bound in x = x &* 6364136223846793005 &+ 1442695040888963407; return Int((x >> 33) % UInt64(bound)) }
+    }
+
+    @Test func subsetKeepsRowsReferenceAndOptions() throws {
+        let d = try tenPairs { $0.maxLength = 50 }
+        d.referenceChosen = (0..<10).map { Float($0) }
+        d.referenceRejected = (0..<10).map { Float(-$0) }
+        let s = try d.subset([7, 2, 4])
+        #expect(s.count == 3 && s.pairs.map(\.row) == [7, 2, 4], "source rows kept, in the order given")
+        #expect(s.pairs.map(\.chosen) == [7, 2, 4].map { d.pairs[$0].chosen })
+        #expect(s.referenceChosen == [7, 2, 4] && s.referenceRejected == [-7, -2, -4], "reference values follow their pairs")
+        #expect(s.options.maxLength == 50 && s.sourceRows == 10 && s.tokenizerHash == d.tokenizerHash && s.source == d.source)
+        #expect(s.rowsHash != d.rowsHash && s.tokensHash != d.tokensHash, "hashes of its own")
+        #expect(try d.subset([2, 4, 7]).tokensHash != s.tokensHash, "order is part of the data")
+        #expect(try d.subset([7, 2, 4]).rowsHash == s.rowsHash, "and a function of the pairs chosen")
+        let all = try d.subset(Array(0..<10))
+        #expect(all.rowsHash == d.rowsHash && all.tokensHash == d.tokensHash, "every pair in order: the same data")
+        #expect(s.summary.contains("a subset of 3 of 10 pairs"), "\(s.summary)")
+        #expect(try d.subset([]).count == 0)
+        let bare = try tenPairs()
+        #expect(try bare.subset([1]).referenceChosen == nil, "nothing attached, nothing carried")
+        #expect(throws: PreferenceDataError("pair number 11 at position 2 is not in 1..10")) { try d.subset([0, 10]) }
+        #expect(throws: PreferenceDataError("pair number 0 at position 1 is not in 1..10")) { try d.subset([-1]) }
+        #expect(throws: PreferenceDataError("pair number 3 is given twice (at position 3)")) { try d.subset([2, 1, 2]) }
+    }
+
+    @Test func splitByPromptSharesNoPrompt() throws {
+        let d = try tenPairs()
+        for seed: UInt64 in 1...20 {
+            let (a, b) = try d.splitIndices(first: 7, byPrompt: true, draw: Self.draws(seed))
+            #expect(Set(a).isDisjoint(with: b) && a.count + b.count == 10, "seed \(seed): a partition")
+            #expect(a == a.sorted() && b == b.sorted(), "data-set order")
+            #expect(Swift.abs(a.count - 7) <= 2, "seed \(seed): about the asked size (half the largest group): \(a.count)")
+            #expect(Set(a.map { d.pairs[$0].promptKey }).isDisjoint(with: b.map { d.pairs[$0].promptKey }), "seed \(seed): no shared prompt")
+            let (train, held) = try d.split(first: 7, byPrompt: true, draw: Self.draws(seed), label: "test")
+            #expect(train.pairs.map(\.row) == a && held.pairs.map(\.row) == b)
+            #expect(PreferenceAudit(train: train, eval: held).evalSharedPromptRows.isEmpty, "data.audit agrees")
+        }
+        let x = try d.splitIndices(first: 5, byPrompt: true, draw: Self.draws(3))
+        let y = try d.splitIndices(first: 5, byPrompt: true, draw: Self.draws(3))
+        #expect(x == y, "the same draws, the same split")
+        let orders = Set((1...20).map { try! d.splitIndices(first: 5, byPrompt: true, draw: Self.draws(UInt64($0))).first })
+        #expect(orders.count > 1, "other draws, other splits")
+        // in order: the groups by first appearance (P0, P1, P2, P3)
+        let (a, b) = try d.splitIndices(first: 5, byPrompt: true, draw: nil)
+        #expect(a == [0, 2, 5, 9] && b == [1, 3, 4, 6, 7, 8], "P0 (4 pairs) is closer to 5 than P0 + P1 (7)")
+        let (a6, _) = try d.splitIndices(first: 6, byPrompt: true, draw: nil)
+        #expect(a6 == [0, 1, 2, 4, 5, 8, 9], "|7 - 6| = 1 beats |4 - 6| = 2")
+        let (a55, _) = try d.splitIndices(first: 8, byPrompt: true, draw: nil)
+        #expect(a55.count == 7, "a tie between 7 and 9 pairs: the smaller first part")
+        let (p, q) = try d.splitIndices(first: 4, byPrompt: false, draw: nil)
+        #expect(p == [0, 1, 2, 3] && q == [4, 5, 6, 7, 8, 9], "pair by pair, exactly the count")
+        let shuffled = try d.splitIndices(first: 6, byPrompt: false, draw: Self.draws(9))
+        #expect(shuffled.first.count == 6 && shuffled.second.count == 4)
+    }
+
+    @Test func splitPartsKeepReferenceAndHashes() throws {
+        let d = try tenPairs()
+        d.referenceChosen = (0..<10).map { Float($0) }
+        d.referenceRejected = (0..<10).map { Float(100 + $0) }
+        let (a, b) = try d.split(first: 6, byPrompt: false, draw: Self.draws(5), label: "0.6, seed 5")
+        #expect(a.referenceChosen == a.pairs.map { Float($0.row) } && b.referenceRejected == b.pairs.map { Float(100 + $0.row) })
+        #expect(a.rowsHash != b.rowsHash && a.tokensHash != b.tokensHash && a.rowsHash != d.rowsHash)
+        #expect(a.summary.contains("part 1 of a split of 10 pairs (0.6, seed 5)"), "\(a.summary)")
+        #expect(b.dropped.isEmpty && a.sourceRows == 10)
+    }
+
+    @Test func splitErrors() throws {
+        let d = try tenPairs()
+        #expect(throws: PreferenceDataError("the first part must have 1..9 of the 10 pairs, got 10")) { try d.splitIndices(first: 10, byPrompt: false, draw: nil) }
+        #expect(throws: PreferenceDataError("the first part must have 1..9 of the 10 pairs, got 0")) { try d.splitIndices(first: 0, byPrompt: false, draw: nil) }
+        let one = try make([#"{"prompt": "P", "chosen": " a", "rejected": " b"}"#])
+        #expect(throws: PreferenceDataError("cannot split 1 pair into two non-empty parts")) { try one.splitIndices(first: 1, byPrompt: false, draw: nil) }
+        let same = try make((0..<3).map { #"{"prompt": "P", "chosen": " a\#($0)", "rejected": " b"}"# })
+        #expect(throws: PreferenceDataError("all 3 pairs have the same prompt, so keeping each prompt's pairs on one side (by_prompt) leaves one part empty; set by_prompt = false")) {
+            try same.splitIndices(first: 1, byPrompt: true, draw: nil)
+        }
+        #expect(try same.splitIndices(first: 2, byPrompt: false, draw: nil) == ([0, 1], [2]))
+        // two groups of 5 and 1: a cut always leaves both parts non-empty, even far from the asked size
+        let lopsided = try make((0..<6).map { #"{"prompt": "\#($0 < 5 ? "A" : "B")", "chosen": " a\#($0)", "rejected": " b"}"# })
+        let (x, y) = try lopsided.splitIndices(first: 1, byPrompt: true, draw: nil)
+        #expect(x == [0, 1, 2, 3, 4] && y == [5], "\(x) \(y)")
+        let (u, v) = try lopsided.splitIndices(first: 5, byPrompt: true, draw: { _ in 0 })
+        #expect(u == [5] && v == [0, 1, 2, 3, 4], "shuffled to B, A: \(u) \(v)")
+    }
+
     // MARK: audit
 
     @Test func auditCountsWhatMisleads() throws {

@@ -313,7 +313,7 @@ test("reference log-probs: computed once, then read from the cache", function()
     end
     check(ok, "sweep of " .. fn[1])
   end
-  for _, name in ipairs{"pair", "batch", "batches", "info", "reference", "size"} do
+  for _, name in ipairs{"pair", "batch", "batches", "info", "reference", "size", "split", "subset"} do
     local ok = true
     for _, a in ipairs(pool) do
       ok = call("data.preferences." .. name, P[name], P, a[2]) and ok
@@ -436,6 +436,135 @@ test("audit: truncated and dropped rows are in the report", function()
   local a = data.audit(data.preferences(F .. c.file, {tokenizer = MODEL, max_length = 12, quiet = true}))
   check_eq(a.truncated, 3); check_eq(a.dropped, 1); check(same(a.dropped_rows, {5}), "dropped row")
   check(a.report:find("3 truncated, 1 dropped", 1, true) ~= nil, a.report)
+end)
+
+-- MARK: split and subset
+
+local function rows_of(p) local t = {} for i = 1, #p do t[i] = p:pair(i).row end return t end
+
+-- 20 rows over 8 prompts: Q1..Q7 three times or twice, Q0 twice.
+local function twenty()
+  local list = {}
+  for i = 1, 20 do list[i] = {"Q" .. (i % 8), " yes " .. i, " no " .. i} end
+  return data.preferences(pref_rows(list), {tokenizer = MODEL, quiet = true})
+end
+
+test("split: sizes, disjoint parts, no shared prompt with by_prompt, determinism for a seed", function()
+  local p = twenty()
+  local train, held = p:split(0.75, {seed = 1})
+  local a, b = rows_of(train), rows_of(held)
+  check_eq(#a + #b, 20, "every pair on one side")
+  check(math.abs(#a - 15) <= 1, "about floor(0.75 * 20) = 15 pairs (within half the largest prompt group): " .. #a)
+  local seen = {}
+  for _, r in ipairs(a) do seen[r] = "train" end
+  for _, r in ipairs(b) do check(seen[r] == nil, "row " .. r .. " on both sides"); seen[r] = "held" end
+  for r = 1, 20 do check(seen[r] ~= nil, "row " .. r .. " kept") end
+  for i = 2, #a do check(a[i - 1] < a[i], "each part in data-set order") end
+  check_eq(data.audit(train, held).shared_prompts, 0, "by_prompt: no held-out prompt in training")
+  -- a seed fixes the split; other seeds give others
+  local train2, held2 = p:split(0.75, {seed = 1})
+  check(same(rows_of(train2), a) and same(rows_of(held2), b), "the same seed, the same split")
+  local other = false
+  for seed = 2, 6 do if not same(rows_of(p:split(0.75, {seed = seed})), a) then other = true end end
+  check(other, "another seed, another split")
+  -- without a seed: tensor.manual_seed's generator
+  tensor.manual_seed(5); local x = rows_of(p:split(0.5))
+  tensor.manual_seed(5); local y = rows_of(p:split(0.5))
+  check(same(x, y), "the global generator, seeded, gives the same split")
+  -- by_prompt = false: exactly the count; prompts may then be shared
+  local shared = 0
+  for seed = 1, 5 do
+    local t, h = p:split(0.75, {seed = seed, by_prompt = false})
+    check_eq(#t, 15, "pair by pair, exactly 15"); check_eq(#h, 5)
+    shared = shared + data.audit(t, h).shared_prompts
+  end
+  check(shared > 0, "without by_prompt prompts leak (which is why it is the default)")
+  -- no shuffle: data-set order
+  local t, h = p:split(5, {shuffle = false, by_prompt = false})
+  check(same(rows_of(t), {1, 2, 3, 4, 5}), "the first 5 pairs: " .. show(rows_of(t)))
+  check_eq(#h, 15)
+  local t2 = p:split(0.25, {shuffle = false, by_prompt = false})
+  check(same(rows_of(t2), {1, 2, 3, 4, 5}), "a fraction: floor(0.25 * 20) pairs")
+  local t3, h3 = p:split(3, {shuffle = false})
+  -- prompts by first appearance: Q1 (rows 1, 9, 17), then the first part has 3
+  check(same(rows_of(t3), {1, 9, 17}), "whole prompt groups in order: " .. show(rows_of(t3)))
+  check_eq(#h3, 17)
+  check(train:info().derivation:find("part 1 of a split of 20 pairs (0.75, seed 1, by prompt)", 1, true) ~= nil, train:info().derivation)
+  check(tostring(held):find("part 2 of a split", 1, true) ~= nil, tostring(held))
+  check_eq(p:info().derivation, nil, "data read from rows has none")
+end)
+
+test("subset and split keep source rows, options, reference log-probs; hashes tell them apart", function()
+  local c = REF.cases.plain_keep_start_12
+  local p = data.preferences(F .. c.file, {tokenizer = MODEL, max_length = 12, quiet = true})
+  check(same(rows_of(p), {1, 2, 3, 4}), "row 5 dropped")
+  local s = p:subset({4, 2})
+  check(same(rows_of(s), {4, 2}), "source rows in the order given")
+  check(same(s:pair(1).chosen_ids, p:pair(4).chosen_ids), "the pair itself")
+  check(same(s:batch({1, 2}).rows, {4, 2}), "batches name source rows")
+  local info = s:info()
+  check_eq(info.source_rows, 5); check_eq(info.max_length, 12); check_eq(info.truncation, "keep_start")
+  check(same(info.truncated_rows, {4}), "truncated rows by source row: " .. show(info.truncated_rows))
+  check_eq(info.dropped, 0, "dropped rows stay the original's")
+  check(info.tokens_hash ~= p:info().tokens_hash and info.rows_hash ~= p:info().rows_hash, "hashes of its own")
+  check_eq(p:subset({1, 2, 3, 4}):info().tokens_hash, p:info().tokens_hash, "every pair in order is the same data")
+  check_eq(#p:subset({}), 0, "an empty subset")
+  check_eq(s:reference(), nil, "nothing attached yet")
+  -- reference log-probs: carried over, and the cache keys differ per subset
+  local dir = tmp("split-cache")
+  local ref = nn.load(F .. "gpt2_ref")
+  local full = data.preferences(F .. REF.cases.plain.file, {tokenizer = MODEL, quiet = true})
+  local r = dpo.reference_logprobs(ref, full, {cache_dir = dir, quiet = true})
+  made[#made + 1] = r.path
+  local sub = full:subset({5, 1, 3})
+  check_close(sub:reference().chosen, {r.chosen[5], r.chosen[1], r.chosen[3]}, 0, "attached values follow their pairs")
+  check_close(sub:batch({1}).ref_rejected, {r.rejected[5]}, 0, "batches carry them")
+  local train, held = full:split(3, {seed = 2, by_prompt = false})
+  local rt = train:reference()
+  for i = 1, #train do check_eq(rt.chosen[i], r.chosen[train:pair(i).row], "split part " .. i .. " keeps its reference value") end
+  local ks = {}
+  for _, part in ipairs({sub, full:subset({1, 3, 5}), train, held}) do
+    local q = dpo.reference_logprobs(ref, part, {cache_dir = dir, quiet = true, attach = false})
+    made[#made + 1] = q.path
+    check_eq(q.cached, false, "a subset is not read from the full data's file")
+    check(q.path ~= r.path, "another file")
+    check_close(q.chosen, part:reference().chosen, 1e-5, "computed on the subset: the same values")
+    for _, k in ipairs(ks) do check(k ~= q.key, "each subset its own key") end
+    ks[#ks + 1] = q.key
+  end
+  check_eq(dpo.reference_logprobs(ref, full:subset({1, 2, 3, 4, 5}), {cache_dir = dir, quiet = true}).cached, true,
+    "the whole data in order reads the full data's file")
+  os.remove(dir)
+end)
+
+test("split and subset: bad arguments name the method", function()
+  local p = twenty()
+  E(function() p:split() end, "data.preferences.split: argument #2 (fraction_or_count) must be a number")
+  E(function() p:split("x") end, "data.preferences.split: argument #2 (fraction_or_count) must be a number")
+  for _, bad in ipairs({0, -0.5, 1.5, 20, 21, -3, math.huge, 0 / 0}) do
+    E(function() p:split(bad) end, "data.preferences.split: argument #2 (fraction_or_count) must be a fraction in (0, 1) or a pair count in 1..19")
+  end
+  E(function() p:split(0.01) end, "data.preferences.split: argument #2 (fraction_or_count) must be a fraction of the 20 pairs that leaves both parts non-empty, got 0.01 (0 pairs in the first part)")
+  E(function() p:split(0.5, 3) end, "data.preferences.split: argument #3 (options) must be a table")
+  E(function() p:split(0.5, {shufle = false}) end, "unknown option 'shufle'")
+  E(function() p:split(0.5, {seed = 1.5}) end, "'seed' is an integer")
+  E(function() p:split(0.5, {by_prompt = "yes"}) end, "'by_prompt' is a boolean")
+  E(function() p:split(0.5, {shuffle = 1}) end, "'shuffle' is a boolean")
+  local one = data.preferences(pref_rows{{"Q", " a", " b"}}, {tokenizer = MODEL, quiet = true})
+  E(function() one:split(0.5) end, "data.preferences.split: argument #1 (self) must be preference data of at least 2 pairs to split, got 1")
+  local same_prompt = data.preferences(pref_rows{{"Q", " a", " b"}, {"Q", " c", " d"}, {"Q", " e", " f"}}, {tokenizer = MODEL, quiet = true})
+  E(function() same_prompt:split(1) end, "data.preferences.split: all 3 pairs have the same prompt, so keeping each prompt's pairs on one side (by_prompt) leaves one part empty; set by_prompt = false")
+  check_eq(#same_prompt:split(1, {by_prompt = false}), 1, "pair by pair it splits")
+  E(function() p.split(3, 0.5) end, "data.preferences.split: argument #1 (self) must be preference data")
+  E(function() p:subset() end, "data.preferences.subset: argument #2 (indices) must be a table")
+  E(function() p:subset(3) end, "data.preferences.subset: argument #2 (indices) must be a table")
+  E(function() p:subset({0}) end, "data.preferences.subset: argument #2 (indices) must be a list of pair numbers in 1..20, got 0 at position 1")
+  E(function() p:subset({1, 21}) end, "got 21 at position 2")
+  E(function() p:subset({1.5}) end, "got 1.5 at position 1")
+  E(function() p:subset({"a"}) end, "got string at position 1")
+  E(function() p:subset({2, 3, 2}) end, "data.preferences.subset: argument #2 (indices) must be a list of distinct pair numbers: pair number 2 is given twice (at position 3)")
+  E(function() p.subset({}, {1}) end, "data.preferences.subset: argument #1 (self) must be preference data")
+  E(function() p:subset({}):subset({1}) end, "a list of pair numbers, but the data has no pairs")
 end)
 
 -- MARK: row formats
@@ -601,7 +730,7 @@ test("sweep: odd values in every position never crash and name the function", fu
     end
     check(ok, "sweep of " .. fn[1])
   end
-  for _, name in ipairs{"pair", "batch", "batches", "info", "reference", "size"} do
+  for _, name in ipairs{"pair", "batch", "batches", "info", "reference", "size", "split", "subset"} do
     local ok = true
     for _, a in ipairs(pool) do
       ok = call("data.preferences." .. name, P[name], P, a[2]) and ok
