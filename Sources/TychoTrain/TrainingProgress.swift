@@ -33,9 +33,10 @@ public final class TrainingProgress {
         self.write = write
     }
 
-    /// The metrics the short forms show, in order: name in the metrics, label on the bar.
-    static let barKeys = [("loss", "loss"), ("rewards/accuracies", "acc"), ("rewards/margins", "margin")]
-    static let lineKeys = ["loss", "rewards/accuracies", "rewards/margins", "grad_norm"]
+    /// The metrics the bar shows, in order: name in the metrics, label on the bar (DPO's by default).
+    public var barKeys = [("loss", "loss"), ("rewards/accuracies", "acc"), ("rewards/margins", "margin")]
+    /// The metrics a progress line shows, in order.
+    public var lineKeys = ["loss", "rewards/accuracies", "rewards/margins", "grad_norm"]
     public static let evalKeys = ["eval_loss", "eval_rewards/accuracies", "eval_rewards/margins"]
 
     public func begin(total: Int, at step: Int) {
@@ -58,7 +59,7 @@ public final class TrainingProgress {
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
             let digits = String(total).count
             var s = "step \(TrainingProgress.pad(String(step), digits))/\(total) [\(bar)]"
-            for (key, label) in TrainingProgress.barKeys {
+            for (key, label) in barKeys {
                 if let v = metrics.last(where: { $0.0 == key })?.1 { s += " \(label) \(TrainingProgress.format(v))" }
             }
             s += " | " + TrainingProgress.speed(rate, remaining: total - step)
@@ -68,7 +69,7 @@ public final class TrainingProgress {
         case .lines:
             let n = every ?? Swift.max(1, total / 20)
             guard step % n == 0 || step == total else { return }
-            var s = "step \(step)/\(total)  " + TrainingProgress.describe(metrics, keys: TrainingProgress.lineKeys)
+            var s = "step \(step)/\(total)  " + TrainingProgress.describe(metrics, keys: lineKeys)
             if let lr = metrics.last(where: { $0.0 == "learning_rate" })?.1 { s += "  lr " + String(format: "%.2e", lr) }
             s += "  " + TrainingProgress.speed(rate, remaining: total - step)
             write(s + "\n")
