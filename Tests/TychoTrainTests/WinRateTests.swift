@@ -96,29 +96,4 @@ import TychoText
             try WinRate.run(policy: p, reference: r, prompts: ps, options: Self.options, batchSize: 4) { _, _, _, _ in throw Stop() }
         }
     }
-
-    @Test func taskGradesAndCountsFailures() throws {
-        let (p, _, tok) = try Self.generators()
-        let ps = Self.prompts(tok)
-        let outputs = try p.generate(prompts: ps.map(\.ids), options: Self.options, batchSize: 1).completions.map { $0[0].text }
-        let res = try TaskEvaluation.run(generator: p, prompts: ps, options: Self.options, batchSize: 3) { i, out in
-            #expect(out == outputs[i])
-            switch i {
-            case 0: return .pass(true)
-            case 1: return .score(0.25)
-            case 2: throw EvalCallbackError("bad item")
-            default: return .score(1.5)
-            }
-        }
-        #expect(res.total == 4 && res.correct == 1 && res.errors == 2)
-        #expect(res.accuracy == 0.25 && res.meanScore == 1.25 / 4)
-        #expect(res.firstError == "item 3: bad item")
-        #expect(res.samples[3].error?.contains("must be a number in [0, 1]") == true)
-        #expect(res.samples.map(\.output) == outputs)
-        let quiet = try TaskEvaluation.run(generator: p, prompts: ps, options: Self.options, batchSize: 3, keepSamples: false) { _, _ in .pass(false) }
-        #expect(quiet.samples.isEmpty && quiet.accuracy == 0)
-        expectError("item 2: the prompt is empty") {
-            try TaskEvaluation.run(generator: p, prompts: [ps[0], EvalPrompt(text: "", ids: [])], options: Self.options, batchSize: 1) { _, _ in .pass(true) }
-        }
-    }
 }
