@@ -37,6 +37,7 @@ public final class LuaState {
         RunBinding.register(in: self)
         CkptBinding.register(in: self)
         InferBinding.register(in: self)
+        EvalBinding.register(in: self)
         register(DPOBinding.module)  // the losses and PreferenceBinding.dpoFunctions; the trainer's join them
         register(HelpBinding.module, global: false)
         for f in HelpBinding.module.functions {
