@@ -62,6 +62,7 @@ enum DPOTrainerBinding {
 
     /// The objective from loss=, beta= and the loss options, checking that each given option applies.
     static func objective(_ a: LuaArgs, at idx: Int = 1) throws -> PreferenceObjective {
+        guard !a.isNil(idx) else { return .dpo(DPOLoss.Options()) }  // no option table: TRL's defaults
         let names = try DPOBinding.names(a, "loss", at: idx) ?? ["sigmoid"]
         let beta = try a.optionNumber(idx, "beta")
         let smoothing = try a.optionNumber(idx, "label_smoothing")

@@ -97,10 +97,11 @@ enum InferBinding {
         }
     }
 
-    /// The `stop` option: strings and token ids (a string or an id alone is a list of one). nil when absent.
-    static func stopOption(_ a: LuaArgs) throws -> (strings: [String], ids: [Int])? {
-        guard !a.isNil(4) else { return nil }
-        let t = a.lua.rawGet(4, field: "stop")
+    /// The `stop` option of the table at argument `idx`: strings and token ids (a string or an id alone is a list
+    /// of one). nil when absent.
+    static func stopOption(_ a: LuaArgs, at idx: Int = 4) throws -> (strings: [String], ids: [Int])? {
+        guard !a.isNil(idx) else { return nil }
+        let t = a.lua.rawGet(Int32(idx), field: "stop")
         defer { a.lua.pop() }
         let top = a.lua.absolute(-1)
         var strings: [String] = [], ids: [Int] = []
@@ -109,16 +110,16 @@ enum InferBinding {
             switch a.lua.type(at) {
             case LUA_TSTRING:
                 guard let s = utf8(a.lua, at), !s.isEmpty else {
-                    throw a.argumentError(4, "a table whose field 'stop' holds non-empty UTF-8 strings, got an empty or invalid string\(where_)")
+                    throw a.argumentError(idx, "a table whose field 'stop' holds non-empty UTF-8 strings, got an empty or invalid string\(where_)")
                 }
                 strings.append(s)
             case LUA_TNUMBER:
                 guard let v = a.lua.number(at), v == v.rounded(), v >= 0, v < 1e15 else {
-                    throw a.argumentError(4, "a table whose field 'stop' holds token ids (non-negative integers), got \(LuaArgs.formatNumber(a.lua.number(at) ?? 0))\(where_)")
+                    throw a.argumentError(idx, "a table whose field 'stop' holds token ids (non-negative integers), got \(LuaArgs.formatNumber(a.lua.number(at) ?? 0))\(where_)")
                 }
                 ids.append(Int(v))
             default:
-                throw a.argumentError(4, "a table whose field 'stop' holds strings and token ids, got \(a.lua.typeName(at))\(where_)")
+                throw a.argumentError(idx, "a table whose field 'stop' holds strings and token ids, got \(a.lua.typeName(at))\(where_)")
             }
         }
         switch t {
@@ -136,15 +137,15 @@ enum InferBinding {
     }
 
     /// The `prediction` option: a string, a list of token ids, or OpenAI's {type = "content", content = "..."}.
-    static func predictionOption(_ a: LuaArgs) throws -> Prediction? {
-        guard !a.isNil(4) else { return nil }
-        let t = a.lua.rawGet(4, field: "prediction")
+    static func predictionOption(_ a: LuaArgs, at idx: Int = 4) throws -> Prediction? {
+        guard !a.isNil(idx) else { return nil }
+        let t = a.lua.rawGet(Int32(idx), field: "prediction")
         defer { a.lua.pop() }
         let top = a.lua.absolute(-1)
         switch t {
         case LUA_TNIL: return nil
         case LUA_TSTRING:
-            guard let s = utf8(a.lua, top) else { throw a.argumentError(4, "a table whose field 'prediction' is valid UTF-8 text") }
+            guard let s = utf8(a.lua, top) else { throw a.argumentError(idx, "a table whose field 'prediction' is valid UTF-8 text") }
             return .text(s)
         case LUA_TTABLE:
             if a.lua.rawGet(top, field: "content") == LUA_TSTRING, let s = utf8(a.lua, -1) {
@@ -152,24 +153,26 @@ enum InferBinding {
                 return .text(s)
             }
             a.lua.pop()
-            return .ids(try idList(a, top, arg: 4, what: "a table whose field 'prediction' is a string or a list"))
+            return .ids(try idList(a, top, arg: idx, what: "a table whose field 'prediction' is a string or a list"))
         default:
-            throw a.argumentError(4, "a table whose field 'prediction' is a string, a list of token ids or {type = \"content\", content = \"...\"}, got \(a.lua.typeName(top))")
+            throw a.argumentError(idx, "a table whose field 'prediction' is a string, a list of token ids or {type = \"content\", content = \"...\"}, got \(a.lua.typeName(top))")
         }
     }
 
-    /// Generation options from the table at argument 4.
-    static func options(_ a: LuaArgs) throws -> (GenerationOptions, batchSize: Int, addSpecial: Bool) {
-        try a.checkOptions(4, allowed: optionNames)
-        var o = GenerationOptions()
+    /// Generation options from the table at argument `idx` (4 for infer.generate), starting from `base`; `allowed`
+    /// names the keys the caller accepts (the eval functions take a subset and their own).
+    static func options(_ a: LuaArgs, at idx: Int = 4, allowed: Set<String> = optionNames,
+                        base: GenerationOptions = GenerationOptions()) throws -> (GenerationOptions, batchSize: Int, addSpecial: Bool) {
+        try a.checkOptions(idx, allowed: allowed)
+        var o = base
         func int(_ key: String, min lo: Int, _ phrase: String) throws -> Int? {
-            guard let v = try a.optionInteger(4, key) else { return nil }
-            guard v >= lo else { throw a.argumentError(4, "a table whose field '\(key)' is \(phrase), got \(v)") }
+            guard let v = try a.optionInteger(idx, key) else { return nil }
+            guard v >= lo else { throw a.argumentError(idx, "a table whose field '\(key)' is \(phrase), got \(v)") }
             return v
         }
         func num(_ key: String, _ phrase: String, _ ok: (Double) -> Bool) throws -> Float? {
-            guard let v = try a.optionNumber(4, key) else { return nil }
-            guard ok(v) else { throw a.argumentError(4, "a table whose field '\(key)' is \(phrase), got \(LuaArgs.formatNumber(v))") }
+            guard let v = try a.optionNumber(idx, key) else { return nil }
+            guard ok(v) else { throw a.argumentError(idx, "a table whose field '\(key)' is \(phrase), got \(LuaArgs.formatNumber(v))") }
             return Float(v)
         }
         if let v = try int("max_tokens", min: 1, "a positive integer") { o.maxTokens = v }
@@ -180,25 +183,25 @@ enum InferBinding {
         if let v = try num("repetition_penalty", "a positive number (1 = off)", { $0 > 0 && $0.isFinite }) { o.repetitionPenalty = v }
         if let v = try int("n", min: 1, "a positive integer") {
             guard v <= GenerationOptions.maxSamples else {
-                throw a.argumentError(4, "a table whose field 'n' is at most \(GenerationOptions.maxSamples), got \(v)")
+                throw a.argumentError(idx, "a table whose field 'n' is at most \(GenerationOptions.maxSamples), got \(v)")
             }
             o.n = v
         }
-        if let stop = try stopOption(a) {
+        if let stop = try stopOption(a, at: idx) {
             o.stopStrings = stop.strings
             o.stopIDs = stop.ids
             if stop.strings.isEmpty && stop.ids.isEmpty { o.stopAtEOS = false }   // stop = {}: no stop at all
         }
-        if try a.optionBoolean(4, "ignore_eos") == true { o.stopAtEOS = false }
-        if let v = try a.optionInteger(4, "seed") {
+        if try a.optionBoolean(idx, "ignore_eos") == true { o.stopAtEOS = false }
+        if let v = try a.optionInteger(idx, "seed") {
             o.seed = UInt64(bitPattern: Int64(v))
         } else {
             o.seed = a.state.generator.next()     // follows tensor.manual_seed
         }
-        o.logprobs = try a.optionBoolean(4, "logprobs") ?? false
-        o.prediction = try predictionOption(a)
+        o.logprobs = try a.optionBoolean(idx, "logprobs") ?? false
+        o.prediction = try predictionOption(a, at: idx)
         let batch = try int("batch_size", min: 1, "a positive integer") ?? 16
-        return (o, batch, try a.optionBoolean(4, "add_special") ?? true)
+        return (o, batch, try a.optionBoolean(idx, "add_special") ?? true)
     }
 
     // MARK: results
