@@ -256,7 +256,7 @@ public enum GRPOLoss {
         case .bnpo:
             loss = try masked.sum().dividing(mask.sum().clamp(min: 1, max: nil))
         case .drGrpo:
-            loss = try masked.sum().dividing(Float(b * (o.maxCompletionLength ?? 1)))
+            loss = try masked.sum().dividing(Float(Double(b) * Double(o.maxCompletionLength ?? 1)))   // no Int overflow
         case .dapo, .cispo, .vespo:
             let items = try o.numItemsInBatch.map { Float($0) } ?? (try mask.sum().item())
             loss = try masked.sum().dividing(Swift.max(items, 1))

@@ -134,6 +134,13 @@ test("ref_logps is read only with beta > 0; advantages as a list", function()
   check_eq(a:item(), b:item(), "same loss")
 end)
 
+test("dr_grpo: B * max_completion_length beyond 2^63 is no integer overflow", function()
+  local b = 2049
+  local loss = rft.loss{logps = tensor.zeros(b, 1), advantages = tensor.ones(b), mask = tensor.ones(b, 1),
+                        type = "dr_grpo", max_completion_length = 2^52}
+  check(loss:item() <= 0 and loss:item() > -1e-12, "a tiny finite loss: " .. loss:item())
+end)
+
 test("no_grad: the loss carries no graph", function()
   local logps, old, ref, adv, mask = batch(3, 4, 3)
   local loss = tensor.no_grad(function() return rft.loss{logps = logps, old_logps = old, advantages = adv, mask = mask} end)
