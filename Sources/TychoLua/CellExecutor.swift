@@ -211,7 +211,10 @@ public final class CellExecutor {
         if code.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return .complete }
         if state.load("return \(code);", chunkName: "=cell") == nil { return .complete }
         guard let e = state.load(code, chunkName: "=cell") else { return .complete }
-        return e.hasSuffix("<eof>") ? .incomplete : .invalid
+        if e.hasSuffix("<eof>") { return .incomplete }
+        // An expression cut short (`1 +`) ends at <eof> only without the `;` the expression rule adds.
+        let asExpression = state.load("return \(code)", chunkName: "=cell")
+        return asExpression?.hasSuffix("<eof>") == true ? .incomplete : .invalid
     }
 
     /// Completions at `cursor` (in Unicode scalars): full replacements of the text from `start` to `end`.

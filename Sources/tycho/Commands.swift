@@ -56,7 +56,7 @@ struct Tycho: ParsableCommand {
         abstract: "A Lua 5.4 workbench for preference-optimization research.",
         discussion: "With no arguments on a terminal, opens the REPL; with stdin not a terminal, runs stdin as a script. `tycho help [TOPIC]` prints help on Lua modules and functions.",
         version: LuaState.version,
-        subcommands: [Run.self, Batch.self, Runs.self])
+        subcommands: [Run.self, Batch.self, Runs.self, NotebookCommand.self, KernelCommand.self])
 
     @Option(name: .customShort("e"), help: ArgumentHelp("Run a chunk of Lua code (repeatable).", valueName: "code"))
     var chunks: [String] = []
