@@ -3,6 +3,7 @@
 ** Everything here that can raise a Lua error does so in C frames only.
 */
 #include "CLuaShim.h"
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,13 @@ void tycho_interrupt_request(void) {
 void tycho_interrupt_set_persistent(int on) {
     interrupt_persistent = on ? 1 : 0;
     signal(SIGINT, on ? laction : SIG_DFL);
+    if (on) {
+        /* A launcher may have left SIGINT blocked (it is inherited across exec); the kernel must receive it. */
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    }
 }
 
 unsigned long tycho_interrupt_count(void) { return interrupt_counter; }
