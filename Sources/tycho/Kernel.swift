@@ -24,6 +24,9 @@ final class Kernel {
     let executor: CellExecutor
     private(set) var io: KernelIO!
     var executionCount = 0
+    /// This session's inputs (execution count, code, the result's text), for history_request (session 0 is the
+    /// current one).
+    var history: [(line: Int, code: String, output: String?)] = []
     let kernelID = UUID().uuidString.lowercased()
     private let iopubLock = NSLock()
     private var iopubOpen = true
@@ -190,7 +193,10 @@ final class Kernel {
             reply(shell, to: msg, .object([("data", text.map { .object([("text/plain", .string($0))]) } ?? .object([])),
                                            ("found", .bool(text != nil)), ("metadata", .object([])), ("status", .string("ok"))]))
         case "history_request":
-            reply(shell, to: msg, .object([("history", .array([])), ("status", .string("ok"))]))
+            let withOutput = msg.content["output"]?.boolValue ?? false
+            reply(shell, to: msg, .object([("history", .array(historyEntries(msg.content).map { e in
+                .array([.int(0), .int(e.line), withOutput ? .array([.string(e.code), e.output.map { .string($0) } ?? .null]) : .string(e.code)])
+            })), ("status", .string("ok"))]))
         case "comm_info_request":
             reply(shell, to: msg, .object([("comms", .object([])), ("status", .string("ok"))]))
         case "shutdown_request":
@@ -201,6 +207,31 @@ final class Kernel {
             requestStop()
         default:
             log("ignored \(msg.type) on shell")
+        }
+    }
+
+    /// The entries a history_request asks for: `tail` (the last n), `range` (lines start..<stop of session 0 or
+    /// this session) or `search` (a glob pattern, the last n, `unique` dropping repeats).
+    func historyEntries(_ c: JSONValue) -> [(line: Int, code: String, output: String?)] {
+        let n = c["n"]?.intValue
+        func last(_ xs: [(line: Int, code: String, output: String?)]) -> [(line: Int, code: String, output: String?)] { n.map { Array(xs.suffix(max($0, 0))) } ?? xs }
+        switch c["hist_access_type"]?.stringValue {
+        case "tail": return last(history)
+        case "range":
+            let session = c["session"]?.intValue ?? 0
+            guard session == 0 || session == 1 else { return [] }
+            let start = c["start"]?.intValue ?? 1
+            let stop = c["stop"]?.intValue ?? Int.max
+            return history.filter { $0.line >= start && $0.line < stop }
+        case "search":
+            let pattern = c["pattern"]?.stringValue ?? "*"
+            var found = history.filter { fnmatch(pattern, $0.code, 0) == 0 }
+            if c["unique"]?.boolValue == true {
+                var seen = Set<String>()
+                found = found.reversed().filter { seen.insert($0.code).inserted }.reversed()
+            }
+            return last(found)
+        default: return []
         }
     }
 
@@ -218,7 +249,10 @@ final class Kernel {
         let silent = msg.content["silent"]?.boolValue ?? false
         let storeHistory = silent ? false : (msg.content["store_history"]?.boolValue ?? true)
         let stopOnError = msg.content["stop_on_error"]?.boolValue ?? true
-        if storeHistory { executionCount += 1 }
+        if storeHistory {
+            executionCount += 1
+            history.append((executionCount, code, nil))
+        }
         if !silent { publish("execute_input", .object([("code", .string(code)), ("execution_count", .int(executionCount))]), parent: msg) }
         io.begin(msg, silent: silent, allowStdin: msg.content["allow_stdin"]?.boolValue ?? false)
         let error = executor.execute(code, name: "In[\(executionCount)]")
@@ -324,6 +358,7 @@ final class KernelIO: CellIO {
         case .displayData(let b):
             kernel.publish("display_data", .object([("data", b.json), ("metadata", .object([])), ("transient", .object([]))]), parent: parent)
         case .executeResult(let b):
+            if let i = kernel.history.indices.last, kernel.history[i].line == kernel.executionCount { kernel.history[i].output = b["text/plain"] }
             kernel.publish("execute_result", .object([("data", b.json), ("execution_count", .int(kernel.executionCount)), ("metadata", .object([]))]), parent: parent)
         case .error(let e):
             kernel.publish("error", .object([("ename", .string(e.ename)), ("evalue", .string(e.evalue)),

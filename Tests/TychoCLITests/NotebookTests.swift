@@ -1,8 +1,9 @@
 // NotebookTests.swift: `tycho notebook run` and `tycho notebook new` through the command line (outputs, counts,
 // errors, --allow-errors, --timeout, papermill-style --param, stable rewrites), the kernel through jupyter_client
-// (Tests/Notebooks/check_kernel.py), and every notebook in Notebooks/ re-executed by the runner and then by nbclient
+// (Tests/Notebooks/check_kernel.py) and jupyter_kernel_test (kernel_conformance.py), and every notebook in Notebooks/ re-executed by the runner and then by nbclient
 // through the kernel, with the two compared (Tests/Notebooks/check_notebooks.py).
-// The Python checks need python3 with nbformat, jupyter_client and nbclient (Scripts/test.sh installs them); they
+// The Python checks need python3 with nbformat, jupyter_client, nbclient and jupyter_kernel_test (Scripts/test.sh
+// installs them in .venv); they
 // are skipped, saying so, only when python3 itself is missing.
 
 import Foundation
@@ -244,8 +245,13 @@ enum NotebookSupport {
         let spec = try String(contentsOf: dir.appendingPathComponent("share/jupyter/kernels/tycho/kernel.json"), encoding: .utf8)
         #expect(spec.contains("\"{connection_file}\"") && spec.contains("\"interrupt_mode\": \"signal\""))
         let script = S.repo.appendingPathComponent("Tests/Notebooks/check_kernel.py").path
-        let (status, output) = try S.run(python, [script], environment: ["JUPYTER_PATH": jupyterPath, "JUPYTER_RUNTIME_DIR": dir.appendingPathComponent("runtime").path])
+        let env = ["JUPYTER_PATH": jupyterPath, "JUPYTER_RUNTIME_DIR": dir.appendingPathComponent("runtime").path]
+        let (status, output) = try S.run(python, [script], environment: env)
         #expect(status == 0, "check_kernel.py:\n\(output)")
+        // jupyter_kernel_test's ready-made acceptance test.
+        let conformance = S.repo.appendingPathComponent("Tests/Notebooks/kernel_conformance.py").path
+        let (status2, output2) = try S.run(python, [conformance], environment: env)
+        #expect(status2 == 0, "kernel_conformance.py:\n\(output2)")
     }
 
     @Test func everyNotebookRunsInTheRunnerAndThroughTheKernelWithTheSameOutputs() throws {
