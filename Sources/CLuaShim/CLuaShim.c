@@ -117,6 +117,11 @@ static void laction(int sig) {
 void tycho_interrupt_arm(lua_State *L) {
     interrupt_state = L;
     signal(SIGINT, laction);
+    /* A launcher may have left SIGINT blocked (the mask is inherited across exec); Ctrl-C must reach the chunk. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
 void tycho_interrupt_disarm(void) {
