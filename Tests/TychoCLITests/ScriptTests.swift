@@ -1,4 +1,5 @@
-// ScriptTests.swift: the shipped experiment scripts run end to end (Scripts/sft.lua in its quick mode).
+// ScriptTests.swift: the shipped experiment scripts run end to end (Scripts/sft.lua and Scripts/quickstart.lua in
+// their quick modes).
 
 import Foundation
 import Testing
@@ -37,5 +38,51 @@ import Testing
         let again = try TychoProcess.run(["run", script, "quick", "out=\(out.path)-2"])
         defer { try? FileManager.default.removeItem(atPath: out.path + "-2") }
         #expect(ScriptTests.result(again.stdout) == v, "a second run gives the same numbers")
+    }
+
+    /// The numbers quickstart.lua writes to OUT/summary.json (one JSON object).
+    static func summary(_ dir: URL) throws -> [String: Any] {
+        let data = try Data(contentsOf: dir.appendingPathComponent("summary.json"))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    @Test func quickstartGainsFromDPOOnItsOwnGradedSamples() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("tycho-quickstart-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let script = ScriptTests.repo.appendingPathComponent("Scripts/quickstart.lua").path
+        let r = try TychoProcess.run(["run", script, "quick", "out=\(out.path)"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let s = try ScriptTests.summary(out)
+        let sft = try #require(s["sft"] as? [String: Any]), dpo = try #require(s["dpo"] as? [String: Any])
+        let sftTest = try #require(sft["test_accuracy"] as? Double), dpoTest = try #require(dpo["test_accuracy"] as? Double)
+        let sftPairs = try #require(sft["pair_accuracy"] as? Double), dpoPairs = try #require(dpo["pair_accuracy"] as? Double)
+        let pairs = try #require(s["pairs"] as? [String: Any])
+        let trainPairs = try #require(pairs["train"] as? Int), evalPairs = try #require(pairs["eval"] as? Int)
+        // The SFT model is right on part of the held-out problems only, so DPO has room to improve.
+        #expect(sftTest > 0.1 && sftTest < 0.9, "SFT greedy accuracy \(sftTest) leaves room for DPO")
+        #expect(trainPairs >= 200 && evalPairs >= 20, "pairs from graded samples: \(trainPairs) train, \(evalPairs) eval")
+        // The gain: DPO on the model's own graded samples raises held-out greedy accuracy and pair accuracy.
+        #expect(dpoTest >= sftTest + 0.05, "held-out greedy accuracy \(sftTest) -> \(dpoTest)")
+        #expect(dpoPairs > sftPairs, "held-out pair accuracy \(sftPairs) -> \(dpoPairs)")
+        // The printed line agrees with the summary.
+        let v = ScriptTests.result(r.stdout)
+        #expect(v["sft_test"].map { abs($0 - sftTest) < 1e-4 } == true && v["dpo_test"].map { abs($0 - dpoTest) < 1e-4 } == true,
+                "RESULT line \(v) matches summary.json")
+        for file in ["sft/config.json", "sft/model.safetensors", "sft/tokenizer.json", "dpo/model.safetensors",
+                     "pairs_train.jsonl", "pairs_eval.jsonl"] {
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), "\(file) written")
+        }
+        // Same seed, same script: the same numbers (everything in summary.json but the timings) and the same pairs.
+        let again = try TychoProcess.run(["run", script, "quick", "out=\(out.path)-2"])
+        defer { try? FileManager.default.removeItem(atPath: out.path + "-2") }
+        #expect(again.status == 0, "\(again.stderr)")
+        var first = s, second = try ScriptTests.summary(URL(fileURLWithPath: out.path + "-2"))
+        first["seconds"] = nil
+        second["seconds"] = nil
+        let canonical = { (d: [String: Any]) in String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self) }
+        #expect(try canonical(first) == canonical(second), "a second run gives the same numbers")
+        let pairs1 = try Data(contentsOf: out.appendingPathComponent("pairs_train.jsonl"))
+        let pairs2 = try Data(contentsOf: URL(fileURLWithPath: out.path + "-2/pairs_train.jsonl"))
+        #expect(pairs1 == pairs2, "a second run samples the same pairs")
     }
 }
