@@ -11,7 +11,8 @@
 -- 3. Preference pairs from its own samples: 8 samples per training prompt at temperature 1, graded; a pair
 --    {prompt, chosen = a right sample, rejected = the most frequent wrong one} wherever both exist. The same on the
 --    eval prompts gives held-out pairs. data.audit checks them.
--- 4. DPO (sigmoid loss) of a copy of the SFT model against the frozen SFT model as reference (OUT/dpo).
+-- 4. DPO (dpo.trainer, sigmoid loss) of a copy of the SFT model against the frozen SFT model as reference (OUT/dpo),
+--    with checkpoints (OUT/ckpt) and a rollback policy; one corrupt reference log-prob shows a rollback (poison=0: none).
 -- 5. The table: greedy accuracy on the held-out test problems and preference accuracy on the held-out pairs, SFT
 --    (the reference) against DPO (the policy). OUT/summary.json holds the numbers; OUT/runs/ the run record of the
 --    DPO stage (tycho runs show quickstart --dir OUT/runs).
@@ -33,6 +34,7 @@ local S = {
   train_prompts = 3500, eval_prompts = 400, samples = 8, temperature = 1.0, max_tokens = 4, pairs_per_prompt = 1,
   -- DPO
   beta = 0.5, lr = 3e-4, dpo_steps = 200, dpo_batch = 32, eval_every = 20,
+  poison = 1,  -- 1: one corrupt reference log-prob, to show a rollback (0: none)
   -- evaluation
   test_items = 400,
 }
@@ -90,12 +92,10 @@ local function prompts_of(items)
   return p
 end
 
--- Greedy accuracy: the share of items whose greedy output the grader accepts (until eval.task is here).
+-- Greedy accuracy: the share of items whose greedy output the grader accepts (eval.task, greedy by default).
 local function greedy_accuracy(model, items)
-  local g = infer.generate(model, tokenizer, prompts_of(items), { temperature = 0, max_tokens = S.max_tokens, batch_size = 64 })
-  local right = 0
-  for i, item in ipairs(items) do if grade(g[i][1].text, item) then right = right + 1 end end
-  return right / #items, right
+  local e = eval.task(model, tokenizer, items, { grader = grade, max_tokens = S.max_tokens, batch_size = 64, keep_samples = false })
+  return e.accuracy, e.correct
 end
 
 -- 2. SFT -----------------------------------------------------------------------------------------------------------
@@ -191,76 +191,41 @@ for _, f in ipairs({ "sft", "train", "eval", "test" }) do r:add_data(task_dir ..
 r:add_data(opts.out .. "/pairs_train.jsonl")
 r:add_data(opts.out .. "/pairs_eval.jsonl")
 
--- 4. DPO stage (to be replaced by dpo.trainer) ------------------------------------------------------------------------
--- In:  sft_dir (the SFT model), prefs and eval_prefs (preference data), S (settings), r (the run record).
--- Out: policy (trained, in evaluation mode), reference (the frozen SFT model), dpo_eval_stats (dpo.loss's stats and
---      the loss, averaged over eval_prefs), seconds.dpo.
--- With the trainer, the same settings:
---   local policy, reference = nn.load(sft_dir), nn.load(sft_dir):freeze()
---   local trainer = dpo.trainer{ policy = policy, reference = reference, train = prefs, eval = eval_prefs,
---     loss = "sigmoid", beta = S.beta, batch_size = S.dpo_batch, max_steps = S.dpo_steps, eval_every = S.eval_every,
---     optimizer = optim.adamw(policy:parameters(), { lr = S.lr, betas = { 0.9, 0.98 }, weight_decay = 0 }),
---     schedule = optim.schedule{ kind = "cosine", lr = S.lr, warmup = S.dpo_steps // 10, total = S.dpo_steps },
---     seed = S.seed, run = r }
---   trainer:fit(); policy:eval(); local dpo_eval_stats = trainer:evaluate()
+-- 4. DPO ----------------------------------------------------------------------------------------------------------
+-- dpo.trainer against the frozen SFT model, with checkpoints (OUT/ckpt, the best 3 by held-out reward accuracy)
+-- and a rollback policy. To show the rollback at work, one training pair gets a corrupt reference log-prob (NaN,
+-- as a damaged cache entry would give): the step that meets it is not applied, the trainer goes back to the last
+-- checkpoint, halves the learning rate, leaves that batch's rows out and carries on (poison=0 turns this off).
 t0 = sys.clock()
 local reference = nn.load(sft_dir):freeze():eval()
 local policy = nn.load(sft_dir)
-dpo.reference_logprobs(reference, prefs, { quiet = true })
+local refs = dpo.reference_logprobs(reference, prefs, { quiet = true })
 dpo.reference_logprobs(reference, eval_prefs, { quiet = true })
-local dpo_opt = optim.adamw(policy:parameters(), { lr = S.lr, betas = { 0.9, 0.98 }, weight_decay = 0 })
-local dpo_sched = optim.schedule{ kind = "cosine", lr = S.lr, warmup = S.dpo_steps // 10, total = S.dpo_steps }
-
-local function dpo_batch_loss(m, b)
-  local lp = m:logprobs(b.ids, b.mask)          -- (2B): the B chosen sequences, then the B rejected
-  return dpo.loss{ policy_chosen = lp:narrow(1, 1, b.size), policy_rejected = lp:narrow(1, b.size + 1, b.size),
-                   ref_chosen = b.ref_chosen, ref_rejected = b.ref_rejected, beta = S.beta, type = "sigmoid" }
+local poisoned
+if S.poison ~= 0 then
+  poisoned = math.min(#prefs, 1 + (S.seed * 7919) % #prefs)
+  local chosen = refs.chosen:clone()
+  chosen[poisoned] = 0 / 0
+  prefs:set_reference(chosen, refs.rejected)
+  print(string.format("rollback demo: the reference log-prob of training pair %d is set to NaN (a corrupt value)", poisoned))
 end
-
-local function dpo_evaluate(m)
-  local sums, n = { loss = 0 }, 0
-  tensor.no_grad(function()
-    for _, b in eval_prefs:batches{ batch_size = 64 } do
-      local loss, stats = dpo_batch_loss(m, b)
-      sums.loss = sums.loss + loss:item() * b.size
-      for k, v in pairs(stats) do sums[k] = (sums[k] or 0) + v * b.size end
-      n = n + b.size
-    end
-  end)
-  for k, v in pairs(sums) do sums[k] = v / n end
-  return sums
-end
-
-step, epoch = 0, 0
-policy:train()
-while step < S.dpo_steps do
-  epoch = epoch + 1
-  for _, b in prefs:batches{ batch_size = S.dpo_batch, shuffle = true, seed = S.seed + 1000 + epoch, drop_last = true } do
-    step = step + 1
-    if step > S.dpo_steps then break end
-    dpo_sched:apply(dpo_opt, step)
-    dpo_opt:zero_grad()
-    local loss, stats = dpo_batch_loss(policy, b)
-    loss:backward()
-    local norm = optim.clip_grad_norm(policy:parameters(), 1.0)
-    dpo_opt:step()
-    local line = { step = step, epoch = epoch, loss = loss:item(), grad_norm = norm, learning_rate = dpo_opt:lr() }
-    for k, v in pairs(stats) do line[k] = v end
-    if step % S.eval_every == 0 or step == S.dpo_steps then
-      policy:eval()
-      local e = dpo_evaluate(policy)
-      policy:train()
-      for k, v in pairs(e) do line["eval_" .. k] = v end
-      print(string.format("dpo step %4d  loss %.3f  rewards/accuracies %.2f  margins %.2f | eval loss %.3f  rewards/accuracies %.2f  margins %.2f",
-        step, line.loss, line["rewards/accuracies"], line["rewards/margins"], e.loss, e["rewards/accuracies"], e["rewards/margins"]))
-    end
-    r:log(line)
-  end
-end
+os.execute("rm -rf '" .. opts.out .. "/ckpt'")
+local trainer = dpo.trainer{
+  policy = policy, reference = reference, train = prefs, eval = eval_prefs,
+  loss = "sigmoid", beta = S.beta, batch_size = S.dpo_batch, max_steps = S.dpo_steps, eval_every = S.eval_every, seed = S.seed,
+  optimizer = optim.adamw(policy:parameters(), { lr = S.lr, betas = { 0.9, 0.98 }, weight_decay = 0 }),
+  schedule = optim.schedule{ kind = "cosine", lr = S.lr, warmup = S.dpo_steps // 10, total = S.dpo_steps },
+  checkpoints = ckpt.manager{ dir = opts.out .. "/ckpt", keep_last = 2, keep_best = 3, metric = "eval_rewards/accuracies", run = r },
+  rollback = ckpt.policy{ on_nonfinite = true, lr_factor = 0.5, max_rollbacks = 3 },
+  run = r, progress = "lines", log_every = S.eval_every,
+}
+local fit = trainer:fit()
 policy:eval()
-local dpo_eval_stats = dpo_evaluate(policy)
+local dpo_eval_stats = trainer:evaluate()
 seconds.dpo = sys.clock() - t0
--- End of the DPO stage ----------------------------------------------------------------------------------------------
+local rollbacks = trainer:info()
+print(string.format("DPO: %d steps, %d rollback(s)%s", rollbacks.step, rollbacks.rollbacks,
+  rollbacks.rollbacks > 0 and (": " .. fit.rollbacks[1] .. "; rows left out: " .. table.concat(rollbacks.skipped_rows, ", ")) or ""))
 policy:save(opts.out .. "/dpo")
 tokenizer:save(opts.out .. "/dpo/tokenizer.json")
 print(string.format("DPO: %d steps (%d pairs, batch %d, beta %g, lr %g) in %.1f s; saved to %s/dpo",
@@ -279,13 +244,15 @@ r:event{ kind = "eval", step = S.dpo_steps, sft_test_accuracy = before.test, dpo
          sft_pair_accuracy = before.pairs, dpo_pair_accuracy = after.pairs }
 r:finish()
 
-local function row(cells) print(string.format("%-16s  %-22s  %-17s  %s", cells[1], cells[2], cells[3], cells[4])) end
+-- The table, side by side (eval.compare): greedy accuracy on the test problems, how often each model prefers the
+-- right answer of a held-out pair, and DPO's reward accuracy there (policy against reference log-prob ratios).
+local results = { [reference] = before, [policy] = after }
 print("")
-row({ "", string.format("%d test problems", #test_items), string.format("%d held-out pairs", #eval_prefs), "" })
-row({ "model", "greedy accuracy", "chosen preferred", "reward accuracy" })
-row({ "SFT (reference)", string.format("%.3f (%d right)", before.test, before.right), string.format("%.3f", before.pairs), "-" })
-row({ "DPO (policy)", string.format("%.3f (%d right)", after.test, after.right), string.format("%.3f", after.pairs),
-      string.format("%.3f", dpo_eval_stats["rewards/accuracies"]) })
+eval.compare({ { "SFT (reference)", reference }, { "DPO (policy)", policy } }, {
+  ["1 test accuracy"] = function(m) return results[m].test end,
+  ["2 pairs: chosen preferred"] = function(m) return results[m].pairs end,
+  ["3 pairs: reward accuracy"] = function(m) return m == policy and dpo_eval_stats["eval_rewards/accuracies"] or nil end,
+}, { title = string.format("%d test problems, %d held-out pairs", #test_items, #eval_prefs) })
 print("chosen preferred: the model gives the right answer a higher log-prob than the wrong one; reward accuracy:")
 print("DPO's implicit reward (policy over reference log-prob ratio) is higher for the right answer.")
 print(string.format("total %.1f s (SFT %.1f, pairs %.1f, DPO %.1f, eval %.1f)", seconds.total, seconds.sft, seconds.pairs, seconds.dpo, seconds.eval))
@@ -296,7 +263,8 @@ data.write_jsonl(opts.out .. "/summary.json", { {
   pairs = { train = #prefs, eval = #eval_prefs, train_sample_accuracy = train_sample_accuracy,
             eval_sample_accuracy = eval_sample_accuracy, audit_warnings = audit.warnings },
   sft = { test_accuracy = before.test, test_right = before.right, pair_accuracy = before.pairs },
-  dpo = { test_accuracy = after.test, test_right = after.right, pair_accuracy = after.pairs, eval = dpo_eval_stats },
+  dpo = { test_accuracy = after.test, test_right = after.right, pair_accuracy = after.pairs, eval = dpo_eval_stats,
+          rollbacks = fit.rollbacks, skipped_rows = rollbacks.skipped_rows, poisoned_pair = poisoned },
   test_items = #test_items,
 } })
 print(string.format("RESULT sft_test=%.4f dpo_test=%.4f sft_pairs=%.4f dpo_pairs=%.4f train_pairs=%d eval_pairs=%d",
