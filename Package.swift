@@ -30,6 +30,9 @@ let package = Package(
                        providers: [.apt(["libreadline-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // ZeroMQ for the Jupyter kernel (`tycho kernel`).
+        .systemLibrary(name: "CZMQ", pkgConfig: "libzmq",
+                       providers: [.apt(["libzmq3-dev"])]),
         .target(name: "CLuaShim", dependencies: ["CLua", "CReadline"],
                 cSettings: [.unsafeFlags(["-O2"])]),
         // Transcendental and softmax kernels in C, one build per instruction set, chosen at run time.
@@ -51,8 +54,9 @@ let package = Package(
                 swiftSettings: optimisedCore),
         .target(name: "TychoLua", dependencies: ["CLua", "CLuaShim", "TychoTensor", "TychoText", "TychoNN", "TychoTrain", "TychoInfer"]),
         .executableTarget(name: "tycho", dependencies: [
-            "TychoLua", "TychoTensor", "TychoText", "TychoNN", "TychoTrain", "TychoInfer", "CLua", "CLuaShim", "CReadline",
+            "TychoLua", "TychoTensor", "TychoText", "TychoNN", "TychoTrain", "TychoInfer", "CLua", "CLuaShim", "CReadline", "CZMQ",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "TychoTensorTests", dependencies: ["TychoTensor", "CTensorKernels"]),
         .testTarget(name: "TychoTextTests", dependencies: ["TychoText"]),

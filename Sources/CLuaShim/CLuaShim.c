@@ -3,6 +3,7 @@
 ** Everything here that can raise a Lua error does so in C frames only.
 */
 #include "CLuaShim.h"
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,8 @@ int tycho_ptolstring(lua_State *L, int idx) {
 /* MARK: interrupts */
 static lua_State *volatile interrupt_state = NULL;
 static volatile sig_atomic_t interrupt_pending = 0;
+static volatile sig_atomic_t interrupt_persistent = 0;
+static volatile unsigned long interrupt_counter = 0;
 
 static void lstop(lua_State *L, lua_Debug *ar) {
     (void)ar;
@@ -105,25 +108,47 @@ static void lstop(lua_State *L, lua_Debug *ar) {
 
 static void laction(int sig) {
     int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
-    signal(sig, SIG_DFL); /* a second Ctrl-C before the hook runs terminates, as in lua.c */
+    interrupt_counter++;
+    if (!interrupt_persistent)
+        signal(sig, SIG_DFL); /* a second Ctrl-C before the hook runs terminates, as in lua.c */
     if (interrupt_state) lua_sethook(interrupt_state, lstop, flag, 1);
 }
 
 void tycho_interrupt_arm(lua_State *L) {
     interrupt_state = L;
     signal(SIGINT, laction);
+    /* A launcher may have left SIGINT blocked (the mask is inherited across exec); Ctrl-C must reach the chunk. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
 void tycho_interrupt_disarm(void) {
-    signal(SIGINT, SIG_DFL);
+    signal(SIGINT, interrupt_persistent ? laction : SIG_DFL);
     if (interrupt_state) lua_sethook(interrupt_state, NULL, 0, 0);
     interrupt_state = NULL;
 }
 
 void tycho_interrupt_request(void) {
     int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
+    interrupt_counter++;
     if (interrupt_state) lua_sethook(interrupt_state, lstop, flag, 1);
 }
+
+void tycho_interrupt_set_persistent(int on) {
+    interrupt_persistent = on ? 1 : 0;
+    signal(SIGINT, on ? laction : SIG_DFL);
+    if (on) {
+        /* A launcher may have left SIGINT blocked (it is inherited across exec); the kernel must receive it. */
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    }
+}
+
+unsigned long tycho_interrupt_count(void) { return interrupt_counter; }
 
 /* MARK: Ctrl-C at the prompt: clear the line and show a fresh prompt */
 static volatile sig_atomic_t prompt_sigint = 0;

@@ -153,6 +153,31 @@ enum DPOTrainerBinding {
         fflush(stdout)
     }
 
+    /// progress = "auto" (a bar on a terminal, lines otherwise), "bar", "lines" or false: the style, nil for none.
+    static func progressStyle(_ a: LuaArgs) throws -> TrainingProgress.Style? {
+        var style: TrainingProgress.Style? = isatty(STDOUT_FILENO) != 0 ? .bar : .lines
+        switch a.lua.rawGet(1, field: "progress") {
+        case LUA_TNIL: a.lua.pop()
+        case LUA_TBOOLEAN:
+            if !a.lua.bool(-1) { style = nil }
+            a.lua.pop()
+        case LUA_TSTRING:
+            let s = a.lua.string(-1) ?? ""
+            a.lua.pop()
+            if s != "auto" {
+                guard let st = TrainingProgress.Style(rawValue: s) else {
+                    throw a.argumentError(1, "a table whose field 'progress' is \"auto\", \"bar\", \"lines\" or false, got \"\(s.prefix(40))\"")
+                }
+                style = st
+            }
+        default:
+            let got = a.lua.typeName(-1)
+            a.lua.pop()
+            throw a.argumentError(1, "a table whose field 'progress' is \"auto\", \"bar\", \"lines\" or false, got \(got)")
+        }
+        return style
+    }
+
     // MARK: dpo.trainer
 
     static let trainerFunction = LuaFunction("trainer", [.required("options", .table)], doc: """
@@ -230,27 +255,7 @@ enum DPOTrainerBinding {
         let checkpoints = try object(a, "checkpoints", CkptBinding.managerMetatable, "a checkpoint manager (ckpt.manager)", as: CheckpointManager.self)
         let rollback = try object(a, "rollback", CkptBinding.policyMetatable, "a rollback policy (ckpt.policy)", as: RollbackPolicy.self)
         let runRecord = try object(a, "run", RunBinding.metatable, "a run (run.start)", as: RunRecord.self)
-        // Progress output.
-        var style: TrainingProgress.Style? = isatty(STDOUT_FILENO) != 0 ? .bar : .lines
-        switch a.lua.rawGet(1, field: "progress") {
-        case LUA_TNIL: a.lua.pop()
-        case LUA_TBOOLEAN:
-            if !a.lua.bool(-1) { style = nil }
-            a.lua.pop()
-        case LUA_TSTRING:
-            let s = a.lua.string(-1) ?? ""
-            a.lua.pop()
-            if s != "auto" {
-                guard let st = TrainingProgress.Style(rawValue: s) else {
-                    throw a.argumentError(1, "a table whose field 'progress' is \"auto\", \"bar\", \"lines\" or false, got \"\(s.prefix(40))\"")
-                }
-                style = st
-            }
-        default:
-            let got = a.lua.typeName(-1)
-            a.lua.pop()
-            throw a.argumentError(1, "a table whose field 'progress' is \"auto\", \"bar\", \"lines\" or false, got \(got)")
-        }
+        let style = try progressStyle(a)
         let logEvery = try RunBinding.integerField(a, 1, "log_every", min: 1)
         let t = try run {
             try DPOTrainer(policy: policy, reference: reference, train: train, eval: eval, optimizer: optimizer, schedule: schedule,
@@ -324,7 +329,13 @@ enum DPOTrainerBinding {
             // Progress goes through the calling thread's io.write (a coroutine's state differs from the main one).
             let lua = a.lua
             t.progress?.write = { s in write(lua, s) }
-            defer { t.progress?.write = { _ in } }
+            // Ctrl-C while the trainer runs Swift code: it stops at the next step boundary.
+            let interrupts = tycho_interrupt_count()
+            t.shouldStop = { tycho_interrupt_count() != interrupts }
+            defer {
+                t.progress?.write = { _ in }
+                t.shouldStop = nil
+            }
             return try body(a, t)
         }
     }

@@ -219,7 +219,7 @@ enum RunBinding {
 
     static let module = LuaModule(name: "run",
                                   doc: "Run records: run.start{name=, config=} makes runs/NAME/ with manifest.json, metrics.jsonl and events.jsonl; `tycho runs` lists them.",
-                                  functions: functions + methods)
+                                  functions: functions + [plotFunction] + methods)
 
     static func register(in state: LuaState) {
         state.registerType(metatable: metatable, methods: methods, metamethods: metamethods)

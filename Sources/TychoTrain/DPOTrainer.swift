@@ -124,6 +124,8 @@ public final class DPOTrainer {
     public var restoreGenerator: ((RandomGenerator) -> Void)?
     /// Progress output (a bar on a terminal, lines otherwise); nil: silent.
     public var progress: TrainingProgress?
+    /// Asked before each step: true stops training with an "interrupted" error (Ctrl-C); the steps done are kept.
+    public var shouldStop: (() -> Bool)?
 
     /// Optimizer steps done.
     public private(set) var step = 0
@@ -371,6 +373,9 @@ public final class DPOTrainer {
         try prepare()
         guard step < totalSteps else {
             throw TrainerError("training is done: \(step) of \(totalSteps) steps (raise max_steps or epochs for more)")
+        }
+        if shouldStop?() == true {
+            throw TrainerError("interrupted! at step \(step) of \(totalSteps) (the steps done are kept; fit() or step() goes on from here)")
         }
         let k = step + 1
         let lr: Double

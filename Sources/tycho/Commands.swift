@@ -5,6 +5,8 @@
 //   tycho help [TOPIC]         prints help on a module or function
 //   tycho batch INPUT --model DIR --output OUT   runs an OpenAI Batch API file (BatchCommand.swift)
 //   tycho runs [--dir runs] | tycho runs show NAME   lists run records, shows one (RunsCommand.swift)
+//   tycho notebook run NB.ipynb | tycho notebook new NB.ipynb   runs or makes a notebook (NotebookCommand.swift)
+//   tycho kernel -f FILE | tycho kernel install        the Jupyter kernel (KernelCommand.swift)
 //   tycho --version
 // Exit status 0, or 1 with the Lua error and traceback on stderr (batch: see BatchCommand.swift).
 
@@ -56,7 +58,7 @@ struct Tycho: ParsableCommand {
         abstract: "A Lua 5.4 workbench for preference-optimization research.",
         discussion: "With no arguments on a terminal, opens the REPL; with stdin not a terminal, runs stdin as a script. `tycho help [TOPIC]` prints help on Lua modules and functions.",
         version: LuaState.version,
-        subcommands: [Run.self, Batch.self, Runs.self])
+        subcommands: [Run.self, Batch.self, Runs.self, NotebookCommand.self, KernelCommand.self])
 
     @Option(name: .customShort("e"), help: ArgumentHelp("Run a chunk of Lua code (repeatable).", valueName: "code"))
     var chunks: [String] = []
@@ -116,7 +118,7 @@ func helpCommand(_ topics: [String]) -> Int32 {
     guard let state = try? LuaState() else { return 1 }
     if topics.isEmpty {
         print(state.overview)
-        print("\nCommands: tycho [-e CODE] [-i] | tycho run FILE [ARGS...] | tycho batch INPUT --model DIR --output OUT | tycho runs [show NAME] [--dir runs] | tycho help [TOPIC] | tycho --version")
+        print("\nCommands: tycho [-e CODE] [-i] | tycho run FILE [ARGS...] | tycho batch INPUT --model DIR --output OUT | tycho runs [show NAME] [--dir runs] | tycho notebook run NB.ipynb | tycho notebook new NB.ipynb | tycho kernel install | tycho help [TOPIC] | tycho --version")
         return 0
     }
     var status: Int32 = 0

@@ -92,7 +92,7 @@ import Testing
     @Test func killedRunsResumeWithTheUninterruptedLossCurve() throws {
         let dir = try directory()
         let script = try TychoProcess.temporaryFile(TrainerCommandTests.script)
-        let total = 15
+        let total = 40
         let whole = try TychoProcess.run(["run", script.path, dir + "/a", String(total), TrainerCommandTests.tokenizer])
         #expect(whole.status == 0, "\(whole.stderr)")
         #expect(whole.stdout.contains("done \(total)"), "\(whole.stdout)")
@@ -118,6 +118,23 @@ import Testing
             #expect(resumed[s] == reference[s], "step \(s): \(resumed[s] ?? "none") after resuming, \(reference[s] ?? "none") uninterrupted")
         }
         #expect(read(dir + "/b/runs/dpo/events.jsonl").contains("\"resume\""))
+    }
+
+    @Test func ctrlCStopsAFitAtAStepBoundary() throws {
+        let dir = try directory()
+        let script = try TychoProcess.temporaryFile(TrainerCommandTests.script)
+        let out = dir + "/c.out"
+        let p = try start(["run", script.path, dir + "/c", "100000", TrainerCommandTests.tokenizer], out: out)
+        let running = wait(120) { read(out).contains("step 3/") || !p.isRunning }
+        #expect(running && p.isRunning, "the run did not get going: \(read(out + ".err"))")
+        kill(p.processIdentifier, SIGINT)
+        let stopped = wait(60) { !p.isRunning }
+        if !stopped { kill9(p) }
+        #expect(stopped, "SIGINT did not stop the fit")
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 1)
+        #expect(read(out + ".err").contains("interrupted"), "\(read(out + ".err"))")
+        #expect(!read(out).contains("done"))
     }
 
     @Test func sigkillInsideACheckpointWriteKeepsTheLastGoodOne() throws {

@@ -64,6 +64,22 @@ void tycho_interrupt_arm(lua_State *L);
 void tycho_interrupt_disarm(void);
 /* Requests an interrupt programmatically (used by tests and the kernel). */
 void tycho_interrupt_request(void);
+/* Kernel mode (on != 0): SIGINT never terminates the process. While a chunk runs it interrupts the chunk; when
+** none runs it is only counted. */
+void tycho_interrupt_set_persistent(int on);
+/* How many interrupts (signals or requests) arrived so far; a waiting loop compares counts to notice one. */
+unsigned long tycho_interrupt_count(void);
+
+/* MARK: captured standard streams (notebooks and the kernel)
+** A C stdio stream whose writes and reads call back into the host: `write(ctx, stream, buf, n)` returns the
+** bytes taken; `read(ctx, buf, n)` returns the bytes given, 0 at end of input, -1 on error. `stream` is the number
+** passed here (1 stdout, 2 stderr, 0 stdin). The stream is unbuffered for writing and owned by the caller. */
+typedef long (*tycho_capture_write_fn)(void *ctx, int stream, const char *buf, size_t n);
+typedef long (*tycho_capture_read_fn)(void *ctx, char *buf, size_t n);
+FILE *tycho_capture_open(void *ctx, int stream, tycho_capture_write_fn write, tycho_capture_read_fn read);
+/* Points the Lua file handle at idx (io.stdout, io.stderr, io.stdin) at `f`; returns the FILE it had, or NULL
+** when the value is not a Lua file handle. */
+FILE *tycho_file_handle_swap(lua_State *L, int idx, FILE *f);
 
 /* MARK: readline prompt helpers */
 void tycho_readline_prompt_sigint_install(void);
