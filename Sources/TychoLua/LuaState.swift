@@ -38,6 +38,7 @@ public final class LuaState {
         CkptBinding.register(in: self)
         InferBinding.register(in: self)
         DPOTrainerBinding.register(in: self)  // tycho.DPOTrainer; dpo.trainer joins DPOBinding.module
+        RFTBinding.register(in: self)  // rft and rft.grader (tycho.Grader)
         register(DPOBinding.module)  // the losses and PreferenceBinding.dpoFunctions; the trainer's join them
         register(HelpBinding.module, global: false)
         for f in HelpBinding.module.functions {
