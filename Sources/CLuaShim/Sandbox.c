@@ -115,9 +115,22 @@ static int sandbox_pcall(lua_State *L) {
     return finishpcall(L, status, 0);
 }
 
+/* The message handler around the grader's own: an error raised by the hook runs the handler with hooks off
+** (Lua leaves them off until the error is caught), so after a kill no grader code may run there. */
+static int sandbox_msgh(lua_State *L) {
+    if (sandbox_of(L)->killed) return 1; /* the message as it is */
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 static int sandbox_xpcall(lua_State *L) {
     int n = lua_gettop(L);
     luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, sandbox_msgh, 1);
+    lua_replace(L, 2);
     lua_pushboolean(L, 1);
     lua_pushvalue(L, 1);
     lua_rotate(L, 3, 2);

@@ -160,7 +160,7 @@ enum LuaSandbox {
         default:
             throw GraderError(.runtimeError, "the grader returned \(lua.typeName(-2)), expected a number (the score) or a boolean")
         }
-        guard score.isFinite else { throw GraderError(.runtimeError, "the grader returned \(score), expected a finite number") }
+        guard score.isFinite else { throw GraderError(.runtimeError, "the grader returned \(score.isNaN ? "nan" : "\(score)"), expected a finite number") }
         return (score, lua.isNoneOrNil(-1) ? nil : json(lua, -1, depth: 0))
     }
 

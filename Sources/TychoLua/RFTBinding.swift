@@ -302,13 +302,22 @@ enum RFTBinding {
         var found: [String] = []
         let padding = String(repeating: "\n", count: first - 1)
         for s in starts {
-            // `function name(...)` / `function a.b(...)`: keep `function(...)`
+            // `function name(...)` / `function a.b(...)`: keep `function(...)`; `function a:b(x)`: `function(self, x)`
             var head = Array(lines[first - 1][s...])
             var j = 8
             while j < head.count && (head[j] == 0x20 || head[j] == 0x09) { j += 1 }
             var k = j
-            while k < head.count && (isWordByte(head[k]) || head[k] == 0x2E) { k += 1 }
-            if k > j { head = Array("function".utf8) + head[k...] }
+            while k < head.count && (isWordByte(head[k]) || head[k] == 0x2E || head[k] == 0x3A) { k += 1 }
+            if k > j {
+                if head[j..<k].contains(0x3A), k < head.count, head[k] == 0x28 {
+                    var m = k + 1
+                    while m < head.count && (head[m] == 0x20 || head[m] == 0x09) { m += 1 }
+                    let noParams = m < head.count && head[m] == 0x29
+                    head = Array("function(self\(noParams ? "" : ", ")".utf8) + head[(k + 1)...]
+                } else {
+                    head = Array("function".utf8) + head[k...]
+                }
+            }
             for e in ends.reversed() {
                 var body: [UInt8]
                 if first == last {
