@@ -11,11 +11,13 @@
 **     step and isrunning, and `print` appends to a log the host reads.
 **   - `pcall`, `xpcall` and `coroutine.resume` that re-raise once the budget or the cap has killed the run, so
 **     a grader cannot catch its own end and carry on.
+**   - string.find, match, gmatch and gsub whose matcher charges its steps to the budget (SandboxPatterns.c):
+**     Lua's own runs inside one instruction, where the hook cannot stop a pattern that backtracks for long.
 ** Everything that can raise runs inside lua_pcall from C, or in hooks and C functions called by Lua: no Lua
-** error ever crosses a Swift frame. Lua's pattern matching runs as one instruction, so the hook cannot stop a
-** pattern that backtracks for a long time; the memory cap bounds the subject's length.
+** error ever crosses a Swift frame.
 */
 #include "CLuaShim.h"
+#include "SandboxInternal.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +86,15 @@ static void sandbox_hook(lua_State *L, lua_Debug *ar) {
     }
     lua_sethook(L, sandbox_hook, LUA_MASKCOUNT, 1); /* from now on, every instruction of this thread fails */
     luaL_error(L, "instruction budget exceeded");
+}
+
+void tycho_sandbox_charge(lua_State *L, long steps) {
+    sandbox_t *sb = sandbox_of(L);
+    if (!sb->enforce) return;
+    sb->count += steps;
+    if (!sb->killed && sb->count < sb->max_count) return;
+    if (!sb->killed) sb->killed = TYCHO_SANDBOX_BUDGET;
+    luaL_error(L, sb->killed == TYCHO_SANDBOX_MEMORY ? "memory cap exceeded" : "instruction budget exceeded");
 }
 
 /* Raises again when the run was killed: a grader must not catch its own end. */
@@ -227,6 +238,7 @@ static int sandbox_open_body(lua_State *L) {
     luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
     luaL_requiref(L, LUA_COLIBNAME, luaopen_coroutine, 1);
     lua_settop(L, 0);
+    tycho_sandbox_open_patterns(L);
     lua_pushglobaltable(L);
     const char *removed[] = {"dofile", "loadfile", "warn", NULL};
     for (int i = 0; removed[i]; i++) {

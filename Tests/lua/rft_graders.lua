@@ -357,3 +357,82 @@ test("help for every function", function()
   check(lines[3]:find("rft.grader.validate", 1, true), "help(rft.grader) lists the functions")
   check(lines[4]:find("g:run(sample, item)", 1, true), "help for the run method")
 end)
+
+test("the sandbox's pattern functions agree with Lua's and spend the budget", function()
+  -- Random subjects and patterns (with malformed ones) through string.find/match/gmatch/gsub in the host and in
+  -- the sandbox (SandboxPatterns.c): results and error messages must be the same.
+  local pieces = {"a", "b", "c", "%a", "%d", "%s", "%w", "%p", "%A", ".", "[ab]", "[^a]", "[a-c]", "[%d.]", "[]]", "[^]a]",
+    "%%", "%.", "*", "+", "-", "?", "(", ")", "()", "%b()", "%f[%a]", "%f[%A]", "%1", "%2", "$", " ", "1", "(a*)", "(.-)",
+    "%", "[", "x"}
+  local letters = {"a", "b", "c", " ", "1", "2", "(", ")", ".", "%", "ab", "x", "A", "]"}
+  local seed = 20261207
+  local function rnd(n) seed = (seed * 1103515245 + 12345) % 2147483648 return seed % n end
+  local function pick(t, n) local o = {} for i = 1, n do o[i] = t[rnd(#t) + 1] end return table.concat(o) end
+  local ops = {"find", "findplain", "match", "gmatch", "gsub_s", "gsub_t", "gsub_f", "gsub_n"}
+  local cases = {}
+  for i = 1, 2000 do
+    local p = pick(pieces, rnd(6))
+    if rnd(7) == 0 then p = "^" .. p end
+    cases[i] = {op = ops[rnd(#ops) + 1], s = pick(letters, rnd(13)), p = p, init = rnd(15) - 6}
+  end
+  local runner = [[
+    function(cases)
+      local function clean(e) return (tostring(e):gsub("^[^:]*:%d+: ", "")) end
+      local function ser(ok, ...)
+        if not ok then return "ERR:" .. clean((...)) end
+        local t = {}
+        for i = 1, select('#', ...) do local v = select(i, ...) t[i] = type(v) .. ":" .. tostring(v) end
+        return table.concat(t, "|")
+      end
+      local repl_t = {a = "<A>", b = false, ["1"] = 7}
+      local function repl_f(...) return select('#', ...) .. "" end
+      local out = {}
+      for i, c in ipairs(cases) do
+        if c.op == "find" then out[i] = ser(pcall(string.find, c.s, c.p, c.init))
+        elseif c.op == "findplain" then out[i] = ser(pcall(string.find, c.s, c.p, c.init, true))
+        elseif c.op == "match" then out[i] = ser(pcall(string.match, c.s, c.p, c.init))
+        elseif c.op == "gmatch" then
+          out[i] = ser(pcall(function()
+            local acc = {}
+            for a, b in string.gmatch(c.s, c.p, c.init) do
+              acc[#acc + 1] = tostring(a) .. "," .. tostring(b)
+              if #acc > 50 then break end
+            end
+            return table.concat(acc, ";")
+          end))
+        elseif c.op == "gsub_s" then out[i] = ser(pcall(string.gsub, c.s, c.p, "<%0%1>"))
+        elseif c.op == "gsub_t" then out[i] = ser(pcall(string.gsub, c.s, c.p, repl_t))
+        elseif c.op == "gsub_f" then out[i] = ser(pcall(string.gsub, c.s, c.p, repl_f))
+        else out[i] = ser(pcall(string.gsub, c.s, c.p, "[%%]", c.init)) end
+      end
+      return out
+    end]]
+  local expect = load("return " .. runner)()(cases)
+  local errors = 0
+  for _, r in ipairs(expect) do if r:sub(1, 4) == "ERR:" then errors = errors + 1 end end
+  check(errors > 100 and errors < 1000, "the cases include malformed patterns (" .. errors .. ")")
+  local g = G.lua("local run = " .. runner .. [[
+    return function(sample, item)
+      local got, bad = run(item.cases), {}
+      for i, r in ipairs(got) do
+        if r ~= item.expect[i] and #bad < 5 then
+          local c = item.cases[i]
+          bad[#bad + 1] = c.op .. "(" .. c.s .. ", " .. c.p .. ", " .. c.init .. "): " .. r .. " vs " .. item.expect[i]
+        end
+      end
+      return #bad, bad
+    end]], {instructions = 1e9})
+  local s, d = g:run("", {cases = cases, expect = expect})
+  check(s == 0 and d.error == nil, "sandbox patterns disagree: " .. table.concat(d.returned or {d.error}, "; "))
+  -- a pattern that backtracks for ever on a long subject is stopped by the budget, like a loop
+  local slow = G.lua([[return function(s, i) return string.find(string.rep("a", 3000), ".-.-.-.-.-.-.-.-b") and 1 or 0 end]],
+                     {instructions = 1e6})
+  local t0 = sys.clock()
+  local s2, d2 = slow:run("x")
+  check(s2 == 0 and d2.error_kind == "budget_exceeded", "backtracking pattern: " .. tostring(d2.error))
+  check(sys.clock() - t0 < 2, "stopped promptly")
+  local g2 = G.lua[[return function(s, i) local n = 0 for w in s.output_text:gmatch("%a+") do n = n + 1 end
+                                         return n, {trimmed = (s.output_text:gsub("^%s*(.-)%s*$", "%1"))} end]]
+  local s3, d3 = g2:run("  one two three  ")
+  check(s3 == 3 and d3.returned.trimmed == "one two three", "patterns as graders use them")
+end)
