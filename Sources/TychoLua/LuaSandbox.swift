@@ -1,6 +1,7 @@
 // LuaSandbox.swift: runs untrusted grader code (rft.grader.lua) in a separate, sandboxed Lua state: CLuaShim's
 // Sandbox.c gives it its own allocator with a byte cap, a count hook spending an instruction budget, and only
-// the safe libraries (no io, os, debug, package, require, dofile, loadfile; `load` of text only).
+// the safe libraries (no io, os, debug, package, require, dofile, loadfile; `load` of text only); its string
+// pattern functions (SandboxPatterns.c) charge their matching steps to the same budget.
 //
 // Every run makes a fresh state, compiles the grader's source, calls it with deep copies of the sample and the
 // item (plain tables; JSON null is the sandbox's `null`), reads the score back with non-raising probes and closes
