@@ -262,3 +262,16 @@ enum LuaSandbox {
         }
     }
 }
+
+/// Sandboxed Lua graders for Swift callers (rft.grader.lua makes the same objects).
+public enum LuaGraders {
+    /// A grader running `source` (Lua text that returns the grader function or defines `grade(sample, item)`) in a
+    /// fresh sandboxed state per sample.
+    /// - Throws: `GraderSpecError` when the source does not compile or yield a function in the sandbox.
+    public static func make(name: String = "lua", source: String, limits: SandboxLimits = SandboxLimits()) throws -> any Grader {
+        try RFTBinding.makeLuaGrader(name: name, source: LuaGraderSource(text: source, chunkName: "=[grader \(name)]"), limits: limits)
+    }
+
+    /// For `GraderSpec.make(spec, lua: LuaGraders.specFactory)`: specs of type lua with source, instructions, memory_mb.
+    public static let specFactory: GraderSpec.LuaFactory = RFTBinding.luaFactory
+}

@@ -437,7 +437,8 @@ enum RFTBinding {
           rft.grader.lua(source[, options])   Lua text that returns the function or defines grade(sample, item)
           rft.grader.lua{file=|source=, name="lua", instructions=1e7, memory_mb=64}
           The function gets sample = {output_text=, output_json=} and the item as plain tables (JSON null is `null`)
-            and returns a number (or a boolean) and optionally a details table (details.returned). It runs in a
+            and returns a number (or a boolean) and optionally a details table (details.returned); details also
+            hold instructions (spent, in steps of 1000) and memory_kb (the peak). It runs in a
             fresh Lua state each time, with base (no dofile, loadfile), string, table, math, utf8 and coroutine:
             no io, os, debug, package or require; load takes text only; print goes to details.log. An error, an
             endless loop (the instruction budget) or a memory bomb (the cap) is that sample's error
