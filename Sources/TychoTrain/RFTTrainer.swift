@@ -97,6 +97,8 @@ public final class RFTTrainer {
     public var captureGenerator: (() -> RandomGenerator)?
     public var restoreGenerator: ((RandomGenerator) -> Void)?
     public var progress: TrainingProgress?
+    /// Asked before each step: true stops training with an "interrupted" error (Ctrl-C); the steps done are kept.
+    public var shouldStop: (() -> Bool)?
 
     public private(set) var step = 0
     public private(set) var epoch = 0
@@ -319,6 +321,9 @@ public final class RFTTrainer {
         try prepare()
         guard step < totalSteps else {
             throw TrainerError("training is done: \(step) of \(totalSteps) steps (raise max_steps or epochs for more)")
+        }
+        if shouldStop?() == true {
+            throw TrainerError("interrupted! at step \(step) of \(totalSteps) (the steps done are kept; fit() or step() goes on from here)")
         }
         let k = step + 1
         if epochPlan(epoch).count <= batchIndex {
