@@ -36,6 +36,8 @@ extension LuaState {
         if let m = modules[topic] { return moduleHelp(m) }
         let parts = topic.split(separator: ".", maxSplits: 1).map(String.init)
         if parts.count == 2, let m = modules[parts[0]], let f = m.function(named: parts[1]) { return f.helpText }
+        if let dot = topic.lastIndex(of: "."), let m = modules[String(topic[..<dot])],  // sub-modules: rft.grader.lua
+           let f = m.function(named: String(topic[topic.index(after: dot)...])) { return f.helpText }
         for (_, methods) in types {
             if let f = methods.first(where: { $0.name == topic || "tensor:\($0.name)" == topic }) { return f.helpText }
         }

@@ -39,8 +39,9 @@ public final class LuaState {
         InferBinding.register(in: self)
         DPOTrainerBinding.register(in: self)  // tycho.DPOTrainer; dpo.trainer joins DPOBinding.module
         EvalBinding.register(in: self)  // eval.preferences is DPOTrainerBinding's
+        RFTTrainerBinding.register(in: self)  // tycho.RFTTrainer; rft.trainer joins RFTBinding.module
+        RFTBinding.register(in: self)  // rft (losses, trainer) and rft.grader (tycho.Grader)
         register(DPOBinding.module)  // the losses and PreferenceBinding.dpoFunctions; the trainer's join them
-        register(RFTLossBinding.module)  // rft.advantages, rft.loss (the graders join RFTLossBinding.functions there)
         register(HelpBinding.module, global: false)
         for f in HelpBinding.module.functions {
             lua.pushGlobals(); lua.push(f); lua.rawSet(-2, field: f.name); lua.pop()

@@ -208,14 +208,6 @@ enum RFTLossBinding {
 
     // MARK: registration
 
-    /// The GRPO loss functions, for the `rft` module (the graders' functions join them there).
+    /// The GRPO loss functions, for the `rft` module (RFTBinding.module).
     static let functions: [LuaFunction] = [advantages, loss]
-
-    /// `rft`: reinforcement fine-tuning. For now the GRPO advantages and losses alone.
-    static let module = LuaModule(name: "rft", doc: """
-        Reinforcement fine-tuning: TRL 1.16's GRPO on per-token log-probs: rft.advantages (group-relative advantages
-          from one or several graders' rewards, NaN for a failed grader) and rft.loss (every GRPOTrainer loss type:
-          dapo grpo bnpo dr_grpo cispo sapo luspo vespo, GSPO's sequence-level ratios, the k3 KL), each returning
-          its result, stats under TRL's metric names, and details.
-        """, functions: functions)
 }

@@ -97,4 +97,31 @@ static inline int tycho_gc_count_kb(lua_State *L) { return lua_gc(L, LUA_GCCOUNT
 static inline int tycho_gc_generational(lua_State *L) { return lua_gc(L, LUA_GCGEN, 0, 0); }
 static inline int tycho_gc_incremental(lua_State *L) { return lua_gc(L, LUA_GCINC, 0, 0, 0); }
 
+/* MARK: sandboxes for grader code (Sandbox.c)
+** A separate state with its own allocator (a byte cap, enforced while tycho_sandbox_enforce(L, 1)), a count
+** hook spending an instruction budget (also only while enforcing), and only safe libraries. Close it with
+** tycho_sandbox_close, never lua_close. */
+enum { TYCHO_SANDBOX_OK = 0, TYCHO_SANDBOX_BUDGET = 1, TYCHO_SANDBOX_MEMORY = 2 };
+lua_State *tycho_sandbox_new(size_t max_bytes, long long max_instructions);
+/* Opens the safe libraries in protected mode: LUA_OK, or an error status with the message on the stack. */
+int tycho_sandbox_open(lua_State *L);
+void tycho_sandbox_enforce(lua_State *L, int on);
+/* Why a protected call that returned `status` failed: TYCHO_SANDBOX_BUDGET, _MEMORY, or _OK (a plain error). */
+int tycho_sandbox_killed(lua_State *L, int status);
+long long tycho_sandbox_instructions(lua_State *L);
+size_t tycho_sandbox_peak_bytes(lua_State *L);
+size_t tycho_sandbox_refused_bytes(lua_State *L);
+/* Pushes the list of lines `print` appended (a table). */
+int tycho_sandbox_pushlog(lua_State *L);
+void tycho_sandbox_close(lua_State *L);
+
+/* Where the function at idx was defined (lua_getinfo "Su"); returns 0 if unavailable. */
+typedef struct {
+    const char *source;
+    size_t srclen;
+    int linedefined, lastlinedefined;
+    int nups, nparams, isvararg, isC;
+} tycho_funcinfo_t;
+int tycho_funcinfo(lua_State *L, int idx, tycho_funcinfo_t *out);
+
 #endif
