@@ -35,6 +35,7 @@ local S = {
   -- DPO
   beta = 0.5, lr = 3e-4, dpo_steps = 200, dpo_batch = 32, eval_every = 20,
   poison = 1,  -- 1: one corrupt reference log-prob, to show a rollback (0: none)
+  sft_only = 0,  -- 1: stop after SFT
   -- evaluation
   test_items = 400,
 }
@@ -128,6 +129,7 @@ local sft_dir = opts.out .. "/sft"
 model:save(sft_dir)
 tokenizer:save(sft_dir .. "/tokenizer.json")
 print(string.format("SFT: %d steps on %d examples in %.1f s; saved to %s", S.sft_steps, #sft_items, seconds.sft, sft_dir))
+if S.sft_only ~= 0 then return end  -- sft_only=1: stop here (Scripts/rft.lua starts from this model)
 
 -- 3. Preference pairs from the model's own samples --------------------------------------------------------------------
 -- S.samples samples per prompt at S.temperature, graded; where a right and a wrong one exist, pairs of the right

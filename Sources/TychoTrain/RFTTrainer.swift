@@ -529,6 +529,7 @@ public final class RFTTrainer {
         if !validation.isEmpty, options.evalEvery != nil, step == 0, lastEval.isEmpty {
             let e = try evaluate()
             progress?.note("eval at step 0: " + TrainingProgress.describe(e, keys: ["valid_reward_mean", "valid_grader_errors"]))
+            if checkpoints != nil { try save(metrics: e) }  // the starting point ranks with the others
         }
         while step < stopAt {
             let r = try takeStep()

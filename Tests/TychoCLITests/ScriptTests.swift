@@ -64,6 +64,13 @@ import Testing
         // The gain: DPO on the model's own graded samples raises held-out greedy accuracy and pair accuracy.
         #expect(dpoTest >= sftTest + 0.05, "held-out greedy accuracy \(sftTest) -> \(dpoTest)")
         #expect(dpoPairs > sftPairs, "held-out pair accuracy \(sftPairs) -> \(dpoPairs)")
+        // The rollback: the corrupt reference log-prob made one step non-finite; the trainer rolled back and left
+        // the batch's rows out, the poisoned pair among them.
+        let rollbacks = try #require(dpo["rollbacks"] as? [String])
+        #expect(rollbacks.count == 1 && rollbacks.first?.contains("nan") == true, "\(rollbacks)")
+        let skipped = try #require(dpo["skipped_rows"] as? [Int]), poisoned = try #require(dpo["poisoned_pair"] as? Int)
+        #expect(skipped.contains(poisoned), "rows left out \(skipped) include the poisoned pair \(poisoned)")
+        #expect(r.stdout.contains("rollback: loss is nan at step"), "the rollback is shown")
         // The printed line agrees with the summary.
         let v = ScriptTests.result(r.stdout)
         #expect(v["sft_test"].map { abs($0 - sftTest) < 1e-4 } == true && v["dpo_test"].map { abs($0 - dpoTest) < 1e-4 } == true,
@@ -84,5 +91,22 @@ import Testing
         let pairs1 = try Data(contentsOf: out.appendingPathComponent("pairs_train.jsonl"))
         let pairs2 = try Data(contentsOf: URL(fileURLWithPath: out.path + "-2/pairs_train.jsonl"))
         #expect(pairs1 == pairs2, "a second run samples the same pairs")
+    }
+
+    @Test func rftRaisesTheValidationReward() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("tycho-rft-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let script = ScriptTests.repo.appendingPathComponent("Scripts/rft.lua").path
+        let r = try TychoProcess.run(["run", script, "quick", "out=\(out.path)"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let s = try ScriptTests.summary(out)
+        let first = try #require(s["valid_reward_first"] as? Double), last = try #require(s["valid_reward_last"] as? Double)
+        let sft = try #require(s["sft_test_accuracy"] as? Double), rft = try #require(s["rft_test_accuracy"] as? Double)
+        #expect(last >= first + 0.03, "validation reward \(first) -> \(last)")
+        #expect(rft > sft, "held-out test accuracy \(sft) -> \(rft)")
+        // The run record shows it: valid_reward_mean logged at step 0 and at the end.
+        let metrics = (try? String(contentsOf: out.appendingPathComponent("runs/rft/metrics.jsonl"), encoding: .utf8)) ?? ""
+        #expect(metrics.split(separator: "\n").filter { $0.contains("valid_reward_mean") }.count >= 2, "\(metrics.prefix(300))")
+        #expect(r.stdout.contains("RESULT sft_test="))
     }
 }
