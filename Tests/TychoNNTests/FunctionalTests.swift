@@ -54,6 +54,26 @@ import TychoTensor
         }
     }
 
+    /// The bias gradient is each column of dY summed in Double from the first row down, rounded once: bit for bit
+    /// the plain loop, on widths that span several blocks of columns and end between SIMD steps.
+    @Test func biasGradientSumsEachColumnInRowOrder() {
+        for (rows, cols) in [(37, 1100), (5, 13), (300, 96), (1, 7)] {
+            var g = RandomGenerator(seed: UInt64(cols))
+            let dy = (0..<(rows * cols)).map { _ in (g.nextUniform() * 2 - 1) * 1000 }
+            var want = [Float](repeating: 0, count: cols)
+            for j in 0..<cols {
+                var acc = 0.0
+                for r in 0..<rows { acc += Double(dy[r * cols + j]) }
+                want[j] = Float(acc)
+            }
+            var got = [Float](repeating: .nan, count: cols)
+            dy.withUnsafeBufferPointer { p in
+                got.withUnsafeMutableBufferPointer { o in FusedLinear.columnSums(p.baseAddress!, rows: rows, cols: cols, into: o.baseAddress!) }
+            }
+            #expect(got == want, "column sums \(rows)x\(cols)")
+        }
+    }
+
     @Test func emptyBatch() throws {
         let fused = try evaluate([Input([0, 5], seed: 1), Input([3, 5], seed: 2), Input([3], seed: 3)]) { t in
             try Functional.linear(t[0], weight: t[1], bias: t[2])
