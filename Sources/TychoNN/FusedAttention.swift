@@ -52,6 +52,19 @@ enum FusedAttention {
         @inline(__always) func at(_ b: Int, _ h: Int, row: Int = 0) -> UnsafeMutablePointer<Float> {
             base + b * batchStride + h * headStride + row * rowStride
         }
+
+        /// Scratch floats transposedB needs: D x Tk when the matrices are stored as rows, else none.
+        static func transposeFloats(_ m: Operand, _ pr: Problem) -> Int { m.trans ? 0 : pr.d * pr.tk }
+
+        /// Matrix (b, h) [Tk, D] as the B of products X · (it)ᵀ made without a transposed flag: its transpose
+        /// [D, Tk], read in place when stored that way, else written once to `scratch` (RawKernels.sgemm would
+        /// otherwise copy it for every row block: the same NN products, bit for bit, made once per unit).
+        func transposedB(_ b: Int, _ h: Int, _ pr: Problem, into scratch: UnsafeMutablePointer<Float>)
+            -> (base: UnsafePointer<Float>, ld: Int) {
+            if trans { return (UnsafePointer(at(b, h)), ld) }
+            RawKernels.transpose(at(b, h), rows: pr.tk, cols: pr.d, ld: ld, into: scratch, ldOut: max(pr.tk, 1))
+            return (UnsafePointer(scratch), max(pr.tk, 1))
+        }
     }
 
     /// What forward and backward share.
@@ -135,16 +148,18 @@ enum FusedAttention {
         let ldo = max(h * d, 1)
         let br = max(1, min(rowBlock, tq))
         try pr.maskBias.withOptionalBuffer { maskp in
-            try pr.forUnits(b * h, scratchFloats: br * tk) { u, s in
+            // Scratch: S [br, Tk], then Kᵀ [D, Tk] of the unit's key head.
+            try pr.forUnits(b * h, scratchFloats: br * tk + Operand.transposeFloats(km, pr)) { u, s in
                 let bi = u / h, hi = u % h, kv = hi / pr.rep
                 let bias = maskp.map { $0 + bi * tk }
+                let kt = km.transposedB(bi, kv, pr, into: s + br * tk)
                 for i0 in stride(from: 0, to: tq, by: br) {
                     let rows = min(br, tq - i0)
                     let nk = pr.visible(i0 + rows)
                     let o = op + bi * tq * h * d + i0 * h * d + hi * d
                     // S [rows, nk] = scale · Q[i0:i0+rows] · K[:nk]ᵀ
-                    try RawKernels.sgemm(transA: qm.trans, transB: !km.trans, m: rows, n: nk, k: d, alpha: scale,
-                                         qm.at(bi, hi, row: i0), lda: qm.ld, km.at(bi, kv), ldb: km.ld,
+                    try RawKernels.sgemm(transA: qm.trans, transB: false, m: rows, n: nk, k: d, alpha: scale,
+                                         qm.at(bi, hi, row: i0), lda: qm.ld, kt.base, ldb: kt.ld,
                                          s, ldc: max(tk, 1))
                     for r in 0..<rows {
                         lp[u * tq + i0 + r] = pr.softmaxRow(s + r * tk, nvis: pr.visible(i0 + r + 1), nk: nk, bias: bias)
@@ -168,27 +183,30 @@ enum FusedAttention {
             precondition(dqm?.trans != true && dkm?.trans != true && dvm?.trans != true, "attention: gradient layout")
             let rep = pr.rep
             try pr.maskBias.withOptionalBuffer { maskp in
-                // Scratch: P [br, Tk] and dP / dS [br, Tk].
-                try pr.forUnits(b * pr.hkv, scratchFloats: 2 * br * tk) { u, scratch in
+                // Scratch: P [br, Tk] and dP / dS [br, Tk], then Kᵀ and Vᵀ [D, Tk] of the unit's head.
+                let tf = Operand.transposeFloats(km, pr)
+                try pr.forUnits(b * pr.hkv, scratchFloats: 2 * br * tk + tf + Operand.transposeFloats(vm, pr)) { u, scratch in
                     let bi = u / pr.hkv, kv = u % pr.hkv
                     let s = scratch, dps = scratch + br * tk
                     let bias = maskp.map { $0 + bi * tk }
                     let ldS = max(tk, 1)
+                    let kt = km.transposedB(bi, kv, pr, into: scratch + 2 * br * tk)
+                    let vt = vm.transposedB(bi, kv, pr, into: scratch + 2 * br * tk + tf)
                     for hi in (kv * rep)..<(kv * rep + rep) {
                         for i0 in stride(from: 0, to: tq, by: br) {
                             let rows = min(br, tq - i0)
                             let nk = pr.visible(i0 + rows)
                             if nk == 0 { continue }                          // dQ rows stay zero
-                            try RawKernels.sgemm(transA: qm.trans, transB: !km.trans, m: rows, n: nk, k: d, alpha: scale,
-                                                 qm.at(bi, hi, row: i0), lda: qm.ld, km.at(bi, kv), ldb: km.ld,
+                            try RawKernels.sgemm(transA: qm.trans, transB: false, m: rows, n: nk, k: d, alpha: scale,
+                                                 qm.at(bi, hi, row: i0), lda: qm.ld, kt.base, ldb: kt.ld,
                                                  s, ldc: ldS)
                             for r in 0..<rows {
                                 pr.probabilitiesRow(s + r * tk, nvis: pr.visible(i0 + r + 1), nk: nk,
                                                     lse: lp[(bi * h + hi) * tq + i0 + r], bias: bias)
                             }
                             // dP [rows, nk] = dO · V[:nk]ᵀ
-                            try RawKernels.sgemm(transA: gm.trans, transB: !vm.trans, m: rows, n: nk, k: d,
-                                                 gm.at(bi, hi, row: i0), lda: gm.ld, vm.at(bi, kv), ldb: vm.ld,
+                            try RawKernels.sgemm(transA: gm.trans, transB: false, m: rows, n: nk, k: d,
+                                                 gm.at(bi, hi, row: i0), lda: gm.ld, vt.base, ldb: vt.ld,
                                                  dps, ldc: ldS)
                             if let dvm {  // dV[:nk] += Pᵀ · dO
                                 try RawKernels.sgemm(transA: true, transB: gm.trans, m: nk, n: d, k: rows,
