@@ -130,7 +130,8 @@ def kernels_table(res, extra):
 def dpo_step_table(lines):
     """The DPO step: ms per step of each implementation (median over rounds), PyTorch's time over Tycho's
     (above 1: Tycho faster) as the median and range of the per-round pairs (the k-th Tycho line of a case with
-    the k-th PyTorch line, measured back to back), the clock and the load averages the lines carry."""
+    the k-th PyTorch line, measured back to back), the clock, the cores each process had (CPU time over wall
+    time) and the load averages the lines carry."""
     by = defaultdict(list)
     for f in lines:
         if f["bench"] == "dpo_step":
@@ -141,8 +142,9 @@ def dpo_step_table(lines):
             cases.append((c, t))
     print("### DPO step, ms per step (median over rounds; lower is better)")
     print()
-    print("| config | threads | clock | Tycho ms | PyTorch ms | PyTorch / Tycho (median of pairs) | range | Tycho pairs/s | load |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| config | threads | clock | Tycho ms | PyTorch ms | PyTorch / Tycho (median of pairs) | range | Tycho pairs/s | "
+          "cores used, Tycho / PyTorch | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for c, t in sorted(cases):
         ty, pt = by.get((c, t, "tycho"), []), by.get((c, t, "torch"), [])
         clocks = sorted({f.get("clock", "wall") for f in ty + pt})
@@ -153,7 +155,11 @@ def dpo_step_table(lines):
         rng = f"{min(pairs):.2f}-{max(pairs):.2f}" if len(pairs) > 1 else "-"
         pps = statistics.median(float(f["pairs_per_s"]) for f in ty) if ty else None
         load = f"{min(loads):.1f}-{max(loads):.1f}" if loads else "-"
-        print(f"| {c} | {t} | {'/'.join(clocks)} | {fmt(med(ty))} | {fmt(med(pt))} | {r} | {rng} | {fmt(pps, 2)} | {load} |")
+        # CPU time over wall time of each step (medians): how many cores the process really had.
+        cores = lambda fs: fmt(statistics.median(float(f["cpu_median"]) / float(f["wall_median"]) for f in fs), 2) \
+            if fs and all("cpu_median" in f for f in fs) else "-"  # noqa: E731
+        print(f"| {c} | {t} | {'/'.join(clocks)} | {fmt(med(ty))} | {fmt(med(pt))} | {r} | {rng} | {fmt(pps, 2)} | "
+              f"{cores(ty)} / {cores(pt)} | {load} |")
     print()
     parts = [f for f in lines if f["bench"] == "dpo_step_parts"]
     if not parts:
