@@ -7,14 +7,22 @@ import sys
 from collections import defaultdict
 
 
+def lines_of(path):
+    """Every result line as a dict of its fields, in file order."""
+    out = []
+    for line in open(path):
+        if line.startswith("bench="):
+            out.append(dict(kv.split("=", 1) for kv in line.split()))
+    return out
+
+
 def parse(path):
     rows = defaultdict(list)
     mins = defaultdict(list)
     extra = {}
-    for line in open(path):
-        if not line.startswith("bench="):
+    for f in lines_of(path):
+        if "median" not in f:
             continue
-        f = dict(kv.split("=", 1) for kv in line.split())
         key = (f["bench"], f["impl"], f["case"], int(f["threads"]))
         rows[key].append(float(f["median"]))
         if "min" in f:
@@ -68,6 +76,9 @@ def main():
     if cases_of(res, "kernels"):
         kernels_table(res, extra)
 
+    if cases_of(res, "dpo_step"):
+        dpo_step_table(lines_of(sys.argv[1]))
+
     if cases_of(res, "elementwise"):
         print("### element-wise, GB/s of minimum memory traffic (median; higher is better)")
         print()
@@ -113,6 +124,58 @@ def kernels_table(res, extra):
             e = extra.get(("kernels", v, c, 1))
             cells.append("-" if e is None else f"{e['best']:.2f}")
         print(f"| {c} | " + " | ".join(cells) + " |")
+    print()
+
+
+def dpo_step_table(lines):
+    """The DPO step: ms per step of each implementation (median over rounds), PyTorch's time over Tycho's
+    (above 1: Tycho faster) as the median and range of the per-round pairs (the k-th Tycho line of a case with
+    the k-th PyTorch line, measured back to back), the clock, the cores each process had (CPU time over wall
+    time) and the load averages the lines carry."""
+    by = defaultdict(list)
+    for f in lines:
+        if f["bench"] == "dpo_step":
+            by[(f["case"], int(f["threads"]), f["impl"])].append(f)
+    cases = []
+    for (c, t, _) in by:
+        if (c, t) not in cases:
+            cases.append((c, t))
+    print("### DPO step, ms per step (median over rounds; lower is better)")
+    print()
+    print("| config | threads | clock | Tycho ms | PyTorch ms | PyTorch / Tycho (median of pairs) | range | Tycho pairs/s | "
+          "cores used, Tycho / PyTorch | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for c, t in sorted(cases):
+        ty, pt = by.get((c, t, "tycho"), []), by.get((c, t, "torch"), [])
+        clocks = sorted({f.get("clock", "wall") for f in ty + pt})
+        med = lambda fs: statistics.median(float(f["median"]) for f in fs) if fs else None  # noqa: E731
+        pairs = [float(b["median"]) / float(a["median"]) for a, b in zip(ty, pt)]
+        loads = [float(f["load"]) for f in ty + pt if f.get("load", "-") != "-"]
+        r = f"{statistics.median(pairs):.2f}" if pairs else "-"
+        rng = f"{min(pairs):.2f}-{max(pairs):.2f}" if len(pairs) > 1 else "-"
+        pps = statistics.median(float(f["pairs_per_s"]) for f in ty) if ty else None
+        load = f"{min(loads):.1f}-{max(loads):.1f}" if loads else "-"
+        # CPU time over wall time of each step (medians): how many cores the process really had.
+        cores = lambda fs: fmt(statistics.median(float(f["cpu_median"]) / float(f["wall_median"]) for f in fs), 2) \
+            if fs and all("cpu_median" in f for f in fs) else "-"  # noqa: E731
+        print(f"| {c} | {t} | {'/'.join(clocks)} | {fmt(med(ty))} | {fmt(med(pt))} | {r} | {rng} | {fmt(pps, 2)} | "
+              f"{cores(ty)} / {cores(pt)} | {load} |")
+    print()
+    parts = [f for f in lines if f["bench"] == "dpo_step_parts"]
+    if not parts:
+        return
+    names = ["forward", "loss", "backward", "clip", "adamw"]
+    print("### DPO step by part, ms (median over rounds; CPU time at 1 thread, wall time at 2)")
+    print()
+    print("| config | threads | impl | " + " | ".join(names) + " |")
+    print("|---|---|---|" + "---|" * len(names))
+    groups = defaultdict(list)
+    for f in parts:
+        groups[(f["case"], int(f["threads"]), f["impl"])].append(f)
+    for (c, t, i) in sorted(groups):
+        clock = "cpu" if t == 1 else "wall"
+        cells = [fmt(statistics.median(float(f[f"{n}_{clock}"]) for f in groups[(c, t, i)])) for n in names]
+        print(f"| {c} | {t} | {i} | " + " | ".join(cells) + " |")
     print()
 
 

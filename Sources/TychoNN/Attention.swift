@@ -70,23 +70,29 @@ public final class CausalSelfAttention: Module {
     public func forward(_ x: Tensor, rope: (cos: Tensor, sin: Tensor)?, keyMask: Tensor? = nil) throws -> Tensor {
         guard x.rank == 3 else { throw TensorError("attention: input must be [batch, time, dim], got size \(Tensor.describe(x.shape))") }
         let (b, t) = (x.shape[0], x.shape[1])
-        var q: Tensor, k: Tensor, v: Tensor
+        let o: Tensor                                                         // [B, H, T, D]
         switch style {
         case .gpt2:
-            let qkv = try projections[0].forward(x).view([b, t, 3, heads, headDim])
-            q = try qkv.select(2, 0).transpose(1, 2)
-            k = try qkv.select(2, 1).transpose(1, 2)
-            v = try qkv.select(2, 2).transpose(1, 2)
+            let qkv = try projections[0].forward(x)                              // [B, T, 3C]: q, k, v side by side
+            if let rope {
+                let heads3 = try qkv.view([b, t, 3, heads, headDim])
+                let q = try Functional.rope(heads3.select(2, 0).transpose(1, 2), cos: rope.cos, sin: rope.sin)
+                let k = try Functional.rope(heads3.select(2, 1).transpose(1, 2), cos: rope.cos, sin: rope.sin)
+                o = try Functional.causalAttention(q: q, k: k, v: heads3.select(2, 2).transpose(1, 2), keyMask: keyMask)
+            } else {
+                // One attention node reads q, k, v from qkv (and its backward writes one gradient for all three).
+                o = try Functional.causalAttention(qkv: qkv, heads: heads, keyMask: keyMask)
+            }
         case .llama:
-            q = try projections[0].forward(x).view([b, t, heads, headDim]).transpose(1, 2)
-            k = try projections[1].forward(x).view([b, t, kvHeads, headDim]).transpose(1, 2)
-            v = try projections[2].forward(x).view([b, t, kvHeads, headDim]).transpose(1, 2)
+            var q = try projections[0].forward(x).view([b, t, heads, headDim]).transpose(1, 2)
+            var k = try projections[1].forward(x).view([b, t, kvHeads, headDim]).transpose(1, 2)
+            let v = try projections[2].forward(x).view([b, t, kvHeads, headDim]).transpose(1, 2)
+            if let rope {
+                q = try Functional.rope(q, cos: rope.cos, sin: rope.sin)
+                k = try Functional.rope(k, cos: rope.cos, sin: rope.sin)
+            }
+            o = try Functional.causalAttention(q: q, k: k, v: v, keyMask: keyMask)
         }
-        if let rope {
-            q = try Functional.rope(q, cos: rope.cos, sin: rope.sin)
-            k = try Functional.rope(k, cos: rope.cos, sin: rope.sin)
-        }
-        let o = try Functional.causalAttention(q: q, k: k, v: v, keyMask: keyMask)
         let merged = try o.transpose(1, 2).reshape([b, t, heads * headDim])
         let out = try projections[style == .gpt2 ? 1 : 3].forward(merged)
         return try dropout?.forward(out) ?? out

@@ -82,6 +82,21 @@ public enum Functional {
                                           queryOffset: queryOffset, keyMask: keyMask)
     }
 
+    /// Causal self-attention over a fused projection: qkv [B, T, 3·H·D] holds q, k and v side by side, each [H, D]
+    /// per position (GPT-2's c_attn output); returns the heads' outputs as [B, H, T, D], as causalAttention(q:k:v:)
+    /// of qkv's three [B, T, H, D] thirds transposed would, bit for bit. Its backward writes one [B, T, 3·H·D]
+    /// gradient instead of three full-size ones that the graph would then add.
+    public static func causalAttention(qkv: Tensor, heads: Int, scale: Float? = nil, keyMask: Tensor? = nil) throws -> Tensor {
+        guard qkv.rank == 3, heads > 0, qkv.shape[2] % (3 * heads) == 0 else {
+            throw TensorError("attention: qkv must be [batch, time, 3 * heads * head_dim] for \(heads) heads, got size \(sizes(qkv))")
+        }
+        let (b, t, d) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / (3 * heads))
+        if let keyMask, keyMask.shape != [b, t] {
+            throw TensorError("attention: key mask of size \(sizes(keyMask)) given for batch \(b) and \(t) keys")
+        }
+        return try FusedAttention.forward(qkv: qkv, heads: heads, scale: scale ?? 1 / Float(d).squareRoot(), keyMask: keyMask)
+    }
+
     /// The rotary-embedding tables of Hugging Face's Llama for positions `start ..< start + count`: cos and sin of
     /// size [count, D], each row holding the angles twice (cat(freqs, freqs)); inv_freq_i = theta^(-2i/D).
     /// `scaling` applies Llama 3's frequency scaling when given.

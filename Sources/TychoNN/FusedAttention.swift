@@ -52,6 +52,19 @@ enum FusedAttention {
         @inline(__always) func at(_ b: Int, _ h: Int, row: Int = 0) -> UnsafeMutablePointer<Float> {
             base + b * batchStride + h * headStride + row * rowStride
         }
+
+        /// Scratch floats transposedB needs: D x Tk when the matrices are stored as rows, else none.
+        static func transposeFloats(_ m: Operand, _ pr: Problem) -> Int { m.trans ? 0 : pr.d * pr.tk }
+
+        /// Matrix (b, h) [Tk, D] as the B of products X · (it)ᵀ made without a transposed flag: its transpose
+        /// [D, Tk], read in place when stored that way, else written once to `scratch` (RawKernels.sgemm would
+        /// otherwise copy it for every row block: the same NN products, bit for bit, made once per unit).
+        func transposedB(_ b: Int, _ h: Int, _ pr: Problem, into scratch: UnsafeMutablePointer<Float>)
+            -> (base: UnsafePointer<Float>, ld: Int) {
+            if trans { return (UnsafePointer(at(b, h)), ld) }
+            RawKernels.transpose(at(b, h), rows: pr.tk, cols: pr.d, ld: ld, into: scratch, ldOut: max(pr.tk, 1))
+            return (UnsafePointer(scratch), max(pr.tk, 1))
+        }
     }
 
     /// What forward and backward share.
@@ -124,71 +137,126 @@ enum FusedAttention {
     }
 
     static func forward(q: Tensor, k: Tensor, v: Tensor, scale: Float, queryOffset: Int, keyMask: Tensor?) throws -> Tensor {
-        let pr = Problem(b: q.shape[0], h: q.shape[1], hkv: k.shape[1], tq: q.shape[2], tk: k.shape[2], d: q.shape[3],
-                         scale: scale, queryOffset: queryOffset,
-                         maskBias: keyMask.map { $0.toArray().map { $0 == 0 ? -Float.infinity : 0 } })
-        let (b, h, tq, tk, d) = (pr.b, pr.h, pr.tq, pr.tk, pr.d)
-        let qm = try Operand(q), km = try Operand(k), vm = try Operand(v)
-        let out = try Fused.transposedBTHD([b, h, tq, d], zeroed: false)     // [B, H, Tq, D] stored [B, Tq, H, D]
-        let lse = try Tensor(uninitializedShape: [b, h, tq])
-        let op = out.basePointer, lp = lse.basePointer
-        let ldo = max(h * d, 1)
-        let br = max(1, min(rowBlock, tq))
-        try pr.maskBias.withOptionalBuffer { maskp in
-            try pr.forUnits(b * h, scratchFloats: br * tk) { u, s in
-                let bi = u / h, hi = u % h, kv = hi / pr.rep
-                let bias = maskp.map { $0 + bi * tk }
-                for i0 in stride(from: 0, to: tq, by: br) {
-                    let rows = min(br, tq - i0)
-                    let nk = pr.visible(i0 + rows)
-                    let o = op + bi * tq * h * d + i0 * h * d + hi * d
-                    // S [rows, nk] = scale · Q[i0:i0+rows] · K[:nk]ᵀ
-                    try RawKernels.sgemm(transA: qm.trans, transB: !km.trans, m: rows, n: nk, k: d, alpha: scale,
-                                         qm.at(bi, hi, row: i0), lda: qm.ld, km.at(bi, kv), ldb: km.ld,
-                                         s, ldc: max(tk, 1))
-                    for r in 0..<rows {
-                        lp[u * tq + i0 + r] = pr.softmaxRow(s + r * tk, nvis: pr.visible(i0 + r + 1), nk: nk, bias: bias)
+        let f = try Forward(q: q, k: k, v: v, scale: scale, queryOffset: queryOffset, keyMask: keyMask)
+        return f.out.recorded("attention", [q, k, v], saving: f.saved) { g in
+            // Gradients are written by sgemm as row-major matrices: allocate4D gives rows of stride 1.
+            let dq = q.requiresGrad ? try Fused.allocate4D(like: q, zeroed: true) : nil
+            let dk = k.requiresGrad ? try Fused.allocate4D(like: k, zeroed: true) : nil
+            let dv = v.requiresGrad ? try Fused.allocate4D(like: v, zeroed: true) : nil
+            try f.backward(g, dq: dq, dk: dk, dv: dv)
+            return [dq, dk, dv]
+        }
+    }
+
+    /// Self-attention over GPT-2's fused projection: qkv [B, T, 3·H·D] holds q, k and v side by side (heads of D
+    /// inside each), as c_attn writes them; out as forward's. One node with qkv as its input: the backward writes
+    /// dQ, dK and dV into their thirds of one zeroed [B, T, 3·H·D] gradient (three `select` views would each
+    /// allocate and zero a full-size gradient, copy their third into it, and the engine would add the three:
+    /// about 3% of a GPT-2 training step). The same products as forward(q:k:v:), bit for bit.
+    static func forward(qkv: Tensor, heads: Int, scale: Float, keyMask: Tensor?) throws -> Tensor {
+        let (b, t, width) = (qkv.shape[0], qkv.shape[1], qkv.shape[2])
+        let d = width / (3 * heads)
+        let split = { (x: Tensor) throws -> (Tensor, Tensor, Tensor) in    // [B, H, T, D] views of x
+            let v = try x.view([b, t, 3, heads, d])
+            return (try v.select(2, 0).transpose(1, 2), try v.select(2, 1).transpose(1, 2), try v.select(2, 2).transpose(1, 2))
+        }
+        let (q, k, v) = try GradMode.with(enabled: false) { try split(Fused.contiguous(qkv)) }
+        let f = try Forward(q: q, k: k, v: v, scale: scale, queryOffset: 0, keyMask: keyMask)
+        return f.out.recorded("attention", [qkv], saving: f.saved) { g in
+            let dqkv = try Tensor(uninitializedShape: [b, t, width], zeroed: true)
+            let (dq, dk, dv) = try split(dqkv)
+            try f.backward(g, dq: dq, dk: dk, dv: dv)
+            return [dqkv]
+        }
+    }
+
+    /// The forward pass, and what the backward reads.
+    struct Forward {
+        let pr: Problem
+        let qm: Operand, km: Operand, vm: Operand
+        let out: Tensor                                                       // [B, H, Tq, D] stored [B, Tq, H, D]
+        let lse: Tensor                                                       // [B, H, Tq]
+
+        /// Tensors the backward reads (for the graph's in-place checks).
+        var saved: [Tensor] { [qm.tensor, km.tensor, vm.tensor, lse] }
+
+        init(q: Tensor, k: Tensor, v: Tensor, scale: Float, queryOffset: Int, keyMask: Tensor?) throws {
+            let pr = Problem(b: q.shape[0], h: q.shape[1], hkv: k.shape[1], tq: q.shape[2], tk: k.shape[2], d: q.shape[3],
+                             scale: scale, queryOffset: queryOffset,
+                             maskBias: keyMask.map { $0.toArray().map { $0 == 0 ? -Float.infinity : 0 } })
+            let (b, h, tq, tk, d) = (pr.b, pr.h, pr.tq, pr.tk, pr.d)
+            let qm = try Operand(q), km = try Operand(k), vm = try Operand(v)
+            let out = try Fused.transposedBTHD([b, h, tq, d], zeroed: false)     // [B, H, Tq, D] stored [B, Tq, H, D]
+            let lse = try Tensor(uninitializedShape: [b, h, tq])
+            let op = out.basePointer, lp = lse.basePointer
+            let ldo = max(h * d, 1)
+            let br = max(1, min(FusedAttention.rowBlock, tq))
+            try pr.maskBias.withOptionalBuffer { maskp in
+                // Scratch: S [br, Tk], then Kᵀ [D, Tk] of the unit's key head.
+                try pr.forUnits(b * h, scratchFloats: br * tk + Operand.transposeFloats(km, pr)) { u, s in
+                    let bi = u / h, hi = u % h, kv = hi / pr.rep
+                    let bias = maskp.map { $0 + bi * tk }
+                    let kt = km.transposedB(bi, kv, pr, into: s + br * tk)
+                    for i0 in stride(from: 0, to: tq, by: br) {
+                        let rows = min(br, tq - i0)
+                        let nk = pr.visible(i0 + rows)
+                        let o = op + bi * tq * h * d + i0 * h * d + hi * d
+                        // S [rows, nk] = scale · Q[i0:i0+rows] · K[:nk]ᵀ
+                        try RawKernels.sgemm(transA: qm.trans, transB: false, m: rows, n: nk, k: d, alpha: scale,
+                                             qm.at(bi, hi, row: i0), lda: qm.ld, kt.base, ldb: kt.ld,
+                                             s, ldc: max(tk, 1))
+                        for r in 0..<rows {
+                            lp[u * tq + i0 + r] = pr.softmaxRow(s + r * tk, nvis: pr.visible(i0 + r + 1), nk: nk, bias: bias)
+                        }
+                        // O[i0:i0+rows] = P · V[:nk]
+                        try RawKernels.sgemm(transA: false, transB: vm.trans, m: rows, n: d, k: nk,
+                                             s, lda: max(tk, 1), vm.at(bi, kv), ldb: vm.ld, o, ldc: ldo)
                     }
-                    // O[i0:i0+rows] = P · V[:nk]
-                    try RawKernels.sgemm(transA: false, transB: vm.trans, m: rows, n: d, k: nk,
-                                         s, lda: max(tk, 1), vm.at(bi, kv), ldb: vm.ld, o, ldc: ldo)
                 }
             }
+            (self.pr, self.qm, self.km, self.vm, self.out, self.lse) = (pr, qm, km, vm, out, lse)
         }
 
-        return out.recorded("attention", [q, k, v], saving: [qm.tensor, km.tensor, vm.tensor, lse]) { g in
+        /// Adds the gradients of q, k, v (each nil when not wanted) for dO = g: dq, dk, dv are zeroed [B, H, T, D]
+        /// tensors whose [T, D] matrices have rows of stride 1, written in place.
+        func backward(_ g: Tensor, dq: Tensor?, dk: Tensor?, dv: Tensor?) throws {
+            let (pr, qm, km, vm, lp) = (pr, qm, km, vm, lse.basePointer)
+            let (b, h, tq, tk, d, scale) = (pr.b, pr.h, pr.tq, pr.tk, pr.d, pr.scale)
+            let br = max(1, min(FusedAttention.rowBlock, tq))
             let gm = try Operand(g)                                           // dO [B, H, Tq, D]
-            let wantQ = q.requiresGrad, wantK = k.requiresGrad, wantV = v.requiresGrad
-            // Gradients are written by sgemm as row-major matrices: allocate4D gives rows of stride 1.
-            let dq = wantQ ? try Fused.allocate4D(like: q, zeroed: true) : nil
-            let dk = wantK ? try Fused.allocate4D(like: k, zeroed: true) : nil
-            let dv = wantV ? try Fused.allocate4D(like: v, zeroed: true) : nil
+            let wantQ = dq != nil, wantK = dk != nil
             let dqm = try dq.map { try Operand($0) }, dkm = try dk.map { try Operand($0) }
             let dvm = try dv.map { try Operand($0) }
-            precondition(dqm?.trans != true && dkm?.trans != true && dvm?.trans != true, "attention: gradient layout")
+            // sgemm writes the gradients in place, as row-major matrices.
+            for (t, m) in [(dq, dqm), (dk, dkm), (dv, dvm)] {
+                precondition(m.map { !$0.trans && $0.tensor === t } ?? true, "attention: gradient layout")
+            }
             let rep = pr.rep
             try pr.maskBias.withOptionalBuffer { maskp in
-                // Scratch: P [br, Tk] and dP / dS [br, Tk].
-                try pr.forUnits(b * pr.hkv, scratchFloats: 2 * br * tk) { u, scratch in
+                // Scratch: P [br, Tk] and dP / dS [br, Tk], then Kᵀ and Vᵀ [D, Tk] of the unit's head.
+                let tf = Operand.transposeFloats(km, pr)
+                try pr.forUnits(b * pr.hkv, scratchFloats: 2 * br * tk + tf + Operand.transposeFloats(vm, pr)) { u, scratch in
                     let bi = u / pr.hkv, kv = u % pr.hkv
                     let s = scratch, dps = scratch + br * tk
                     let bias = maskp.map { $0 + bi * tk }
                     let ldS = max(tk, 1)
+                    let kt = km.transposedB(bi, kv, pr, into: scratch + 2 * br * tk)
+                    let vt = vm.transposedB(bi, kv, pr, into: scratch + 2 * br * tk + tf)
                     for hi in (kv * rep)..<(kv * rep + rep) {
                         for i0 in stride(from: 0, to: tq, by: br) {
                             let rows = min(br, tq - i0)
                             let nk = pr.visible(i0 + rows)
                             if nk == 0 { continue }                          // dQ rows stay zero
-                            try RawKernels.sgemm(transA: qm.trans, transB: !km.trans, m: rows, n: nk, k: d, alpha: scale,
-                                                 qm.at(bi, hi, row: i0), lda: qm.ld, km.at(bi, kv), ldb: km.ld,
+                            try RawKernels.sgemm(transA: qm.trans, transB: false, m: rows, n: nk, k: d, alpha: scale,
+                                                 qm.at(bi, hi, row: i0), lda: qm.ld, kt.base, ldb: kt.ld,
                                                  s, ldc: ldS)
                             for r in 0..<rows {
                                 pr.probabilitiesRow(s + r * tk, nvis: pr.visible(i0 + r + 1), nk: nk,
                                                     lse: lp[(bi * h + hi) * tq + i0 + r], bias: bias)
                             }
                             // dP [rows, nk] = dO · V[:nk]ᵀ
-                            try RawKernels.sgemm(transA: gm.trans, transB: !vm.trans, m: rows, n: nk, k: d,
-                                                 gm.at(bi, hi, row: i0), lda: gm.ld, vm.at(bi, kv), ldb: vm.ld,
+                            try RawKernels.sgemm(transA: gm.trans, transB: false, m: rows, n: nk, k: d,
+                                                 gm.at(bi, hi, row: i0), lda: gm.ld, vt.base, ldb: vt.ld,
                                                  dps, ldc: ldS)
                             if let dvm {  // dV[:nk] += Pᵀ · dO
                                 try RawKernels.sgemm(transA: true, transB: gm.trans, m: nk, n: d, k: rows,
@@ -219,7 +287,6 @@ enum FusedAttention {
                     }
                 }
             }
-            return [dq, dk, dv]
         }
     }
 }

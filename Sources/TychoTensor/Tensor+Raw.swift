@@ -37,6 +37,16 @@ public enum RawKernels {
                                b, ldb: ldb, beta: beta, c, ldc: ldc)
     }
 
+    /// out (cols x rows, row stride ldOut) = the transpose of the rows x cols matrix at b (row stride ld): the
+    /// copy RawKernels.sgemm makes of B for each product with `transB` (and not `transA`), to keep rows of C
+    /// independent of m. A kernel that multiplies by the same Bᵀ many times can make it once and pass
+    /// `transB: false` (the same products, bit for bit).
+    public static func transpose(_ b: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int,
+                                 into out: UnsafeMutablePointer<Float>, ldOut: Int) {
+        precondition(rows >= 0 && cols >= 0 && ld >= cols && ldOut >= rows, "transpose: bad sizes")
+        RowInvariantGemm.transpose(b, rows: rows, cols: cols, ld: ld, into: out, ldOut: ldOut)
+    }
+
     /// Runs `body`, whose BLAS calls may run side by side on Tycho's worker threads. OpenBLAS always runs
     /// single-threaded (RowInvariantGemm.swift: Tycho splits large products over its own threads), so this only
     /// makes sure OpenBLAS is set up first.

@@ -54,6 +54,26 @@ import TychoTensor
         }
     }
 
+    /// The bias gradient is each column of dY summed in Double from the first row down, rounded once: bit for bit
+    /// the plain loop, on widths that span several blocks of columns and end between SIMD steps.
+    @Test func biasGradientSumsEachColumnInRowOrder() {
+        for (rows, cols) in [(37, 1100), (5, 13), (300, 96), (1, 7)] {
+            var g = RandomGenerator(seed: UInt64(cols))
+            let dy = (0..<(rows * cols)).map { _ in (g.nextUniform() * 2 - 1) * 1000 }
+            var want = [Float](repeating: 0, count: cols)
+            for j in 0..<cols {
+                var acc = 0.0
+                for r in 0..<rows { acc += Double(dy[r * cols + j]) }
+                want[j] = Float(acc)
+            }
+            var got = [Float](repeating: .nan, count: cols)
+            dy.withUnsafeBufferPointer { p in
+                got.withUnsafeMutableBufferPointer { o in FusedLinear.columnSums(p.baseAddress!, rows: rows, cols: cols, into: o.baseAddress!) }
+            }
+            #expect(got == want, "column sums \(rows)x\(cols)")
+        }
+    }
+
     @Test func emptyBatch() throws {
         let fused = try evaluate([Input([0, 5], seed: 1), Input([3, 5], seed: 2), Input([3], seed: 3)]) { t in
             try Functional.linear(t[0], weight: t[1], bias: t[2])
@@ -227,6 +247,24 @@ let attentionCases: [AttentionCase] = [
         expectSame(fused, ref, tol: 1e-5, "attention \(c)")
     }
 
+    /// GPT-2's fused form (qkv [B, T, 3·H·D] in, one gradient out) against the same attention on qkv's three
+    /// thirds as views: the same bits, forward and backward, with and without a key mask, over several row blocks.
+    @Test func fusedQKVMatchesSelectedViews() throws {
+        for (b, t, h, d, mask) in [(2, 13, 4, 8, nil), (2, 9, 2, 4, paddedMask(9)), (1, 150, 2, 12, nil)] as [(Int, Int, Int, Int, [Float]?)] {
+            let input = [Input([b, t, 3 * h * d], seed: 21)]
+            let m = try mask.map { try Tensor(shape: [b, t], values: $0) }
+            let merge = { (o: Tensor) in try o.transpose(1, 2).reshape([b, t, h * d]) }
+            let fused = try evaluate(input) { x in try merge(Functional.causalAttention(qkv: x[0], heads: h, keyMask: m)) }
+            let views = try evaluate(input) { x in
+                let v = try x[0].view([b, t, 3, h, d])
+                return try merge(Functional.causalAttention(q: v.select(2, 0).transpose(1, 2), k: v.select(2, 1).transpose(1, 2),
+                                                            v: v.select(2, 2).transpose(1, 2), keyMask: m))
+            }
+            expectBitwiseEqual(fused, views, "qkv B\(b) T\(t) H\(h) D\(d)\(mask == nil ? "" : " mask")")
+        }
+        #expect(throws: TensorError.self) { try Functional.causalAttention(qkv: Tensor.zeros([2, 3, 10]), heads: 2) }
+    }
+
     /// The result is [B, H, Tq, D] stored as [B, Tq, H, D]: transposing it back gives a contiguous tensor.
     @Test func outputLayout() throws {
         let c = AttentionCase(transposed: true)
@@ -385,6 +423,7 @@ private func determinismWorkload() throws -> [Evaluation] {
                              Input([64, 32], values: sin.toArray(), grad: true)]) { t in
         try Functional.rope(t[0].transpose(1, 2), cos: t[1], sin: t[2])
     })
+    out.append(try evaluate([Input([2, 96, 3 * 4 * 32], seed: 13)]) { t in try Functional.causalAttention(qkv: t[0], heads: 4) })
     for c in [AttentionCase(b: 2, h: 4, hkv: 4, tq: 96, tk: 96, d: 32, transposed: true),
               AttentionCase(b: 2, h: 8, hkv: 2, tq: 40, tk: 96, d: 32, offset: 56, mask: paddedMask(96))] {
         out.append(try evaluate(c.inputs, c.fused))

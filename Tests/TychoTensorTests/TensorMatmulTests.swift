@@ -77,6 +77,26 @@ private func reference(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int) -> [F
                     "expanded left operand")
     }
 
+    /// RawKernels.transpose (CTensorKernels' tk_transpose: 4 x 4 vector blocks, 16 source rows at a time) on
+    /// sizes around its block edges, with padded row strides whose padding must stay untouched.
+    @Test func rawTranspose() {
+        for (rows, cols) in [(1, 1), (3, 5), (4, 4), (16, 4), (17, 33), (40, 7), (64, 256), (33, 64)] {
+            let ld = cols + 3, ldOut = rows + 5
+            let src = (0..<(rows * ld)).map { Float($0) * 0.5 - 7 }
+            var out = [Float](repeating: -1, count: cols * ldOut)
+            src.withUnsafeBufferPointer { s in
+                out.withUnsafeMutableBufferPointer { o in
+                    RawKernels.transpose(s.baseAddress!, rows: rows, cols: cols, ld: ld, into: o.baseAddress!, ldOut: ldOut)
+                }
+            }
+            var bad = 0
+            for i in 0..<cols {
+                for j in 0..<ldOut where out[i * ldOut + j] != (j < rows ? src[j * ld + i] : -1) { bad += 1 }
+            }
+            #expect(bad == 0, "transpose \(rows)x\(cols): \(bad) wrong elements")
+        }
+    }
+
     @Test func emptyDimensions() throws {
         expectClose(try Tensor.zeros([3, 0]).matmul(try Tensor.zeros([0, 2])), [3, 2], [0, 0, 0, 0, 0, 0], tol: 0)
         #expect(try Tensor.zeros([0, 4]).matmul(data([4, 2])).shape == [0, 2])

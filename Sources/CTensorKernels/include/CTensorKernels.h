@@ -62,6 +62,11 @@ const tk_kernels *tk_active(void);
 /// Variant `level` (0 generic, 1 avx2 + fma, 2 avx512), or NULL when this CPU (or build) lacks it.
 const tk_kernels *tk_variant(int level);
 
+/// out[i * ldo + j] = src[j * ld + i] for j < rows, i < cols: the transpose of a rows x cols matrix (row stride
+/// ld >= cols) into a cols x rows one (row stride ldo >= rows). The arrays must not overlap. One build for
+/// every CPU (transpose.c): it only moves floats.
+void tk_transpose(const float *src, long rows, long cols, long ld, float *out, long ldo);
+
 #ifdef __cplusplus
 }
 #endif
