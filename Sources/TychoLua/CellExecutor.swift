@@ -423,7 +423,8 @@ public final class CellExecutor {
         }
         let n = min(count, inputBuffer.count)
         inputBuffer.withUnsafeBytes { src in
-            UnsafeMutableRawPointer(buf).copyMemory(from: src.baseAddress!, byteCount: n)
+            guard let base = src.baseAddress else { return }
+            UnsafeMutableRawPointer(buf).copyMemory(from: base, byteCount: n)
         }
         inputBuffer.removeFirst(n)
         return n

@@ -254,7 +254,7 @@ enum LuaSandbox {
                 var byIndex: [Int: JSONValue] = [:]
                 for (k, v) in pairs { if let i = Int(k) { byIndex[i] = v } }
                 if (1...pairs.count).allSatisfy({ byIndex[$0] != nil }) {
-                    return .array((1...pairs.count).map { byIndex[$0]! })
+                    return .array((1...pairs.count).compactMap { byIndex[$0] })
                 }
             }
             return .object(pairs.sorted { $0.0 < $1.0 })

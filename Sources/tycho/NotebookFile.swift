@@ -193,12 +193,12 @@ enum NotebookJSON {
             var seen: [String: JSONValue] = [:]
             for (k, x) in kv { seen[k] = x }
             out += "{"
-            for (k, key) in seen.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
+            for (k, entry) in seen.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }).enumerated() {
                 out += k == 0 ? "\n" : ",\n"
                 out += String(repeating: " ", count: level + 1)
-                quote(key, into: &out)
+                quote(entry.key, into: &out)
                 out += ": "
-                write(seen[key]!, level: level + 1, into: &out)
+                write(entry.value, level: level + 1, into: &out)
             }
             out += "\n" + String(repeating: " ", count: level) + "}"
         }
